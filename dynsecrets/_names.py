@@ -1,0 +1,55 @@
+"""Allow-lists for names that reach cloud APIs, SQL and file paths."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from .errors import ValidationError
+
+_MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_RESERVED_MOUNTS = frozenset({"sys", "auth", "identity", "cubbyhole"})
+_BASE62 = string.ascii_letters + string.digits
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_mount_path(path: object) -> str:
+    if not isinstance(path, str):
+        raise ValidationError("path", f"expected a string, got {type(path).__name__}")
+    clean = path.strip("/")
+    if not _MOUNT.fullmatch(clean) or clean in ("..", "."):
+        raise ValidationError(
+            "path",
+            f"{_show(path)} is not a valid mount path: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, such as 'aws-us-west-2'",
+        )
+    if clean in _RESERVED_MOUNTS:
+        raise ValidationError("path", f"{clean!r} is reserved; choose another mount path")
+    return clean
+
+
+def check_role_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise ValidationError("role", f"expected a string, got {type(name).__name__}")
+    if not _ROLE.fullmatch(name):
+        raise ValidationError(
+            "role",
+            f"{_show(name)} is not a valid role name: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def random_base62(n: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(n))
+
+
+def new_lease_id(mount: str, role: str) -> str:
+    """``<mount>/creds/<role>/<24 random base62>``, as Vault shapes them."""
+    return f"{mount}/creds/{role}/{random_base62(24)}"

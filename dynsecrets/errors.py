@@ -1,0 +1,169 @@
+"""Every exception dynsecrets raises.
+
+All of them derive from :class:`DynSecretsError`; where a builtin fits, they
+inherit it too, so ``except KeyError`` keeps working for lookups::
+
+    DynSecretsError
+    ├── ValidationError (ValueError)        bad input; names the field
+    │   └── InvalidTTL
+    ├── NotFound (KeyError)
+    │   ├── MountNotFound
+    │   ├── RoleNotFound
+    │   ├── LeaseNotFound
+    │   └── PathNotFound
+    ├── Conflict
+    │   ├── MountExists
+    │   ├── MountInUse                      live leases still exist
+    │   └── LeaseLimitExceeded              max_leases reached
+    ├── LeaseNotRenewable
+    ├── MountNotConfigured
+    ├── ProviderNotFound (LookupError)      names what is installed and the extra to add
+    ├── ProviderLoadError (ImportError)     a plugin failed to import; names its distribution
+    ├── MissingDependency (ImportError)     a cloud SDK extra is not installed
+    ├── StoreError
+    │   └── SchemaVersionError
+    ├── ProviderError                       what a cloud said, mapped
+    │   ├── TransientProviderError          throttling, 5xx, propagation: retried
+    │   └── PermanentProviderError          auth, invalid input: surfaced at once
+    └── RevocationFailed                    a revoke that the cloud refused; the lease stays
+
+Messages say what was wrong and what to do about it. They never contain a
+secret value.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "DynSecretsError",
+    "InvalidTTL",
+    "LeaseLimitExceeded",
+    "LeaseNotFound",
+    "LeaseNotRenewable",
+    "MissingDependency",
+    "MountExists",
+    "MountInUse",
+    "MountNotConfigured",
+    "MountNotFound",
+    "NotFound",
+    "PathNotFound",
+    "PermanentProviderError",
+    "ProviderError",
+    "ProviderLoadError",
+    "ProviderNotFound",
+    "RevocationFailed",
+    "RoleNotFound",
+    "SchemaVersionError",
+    "StoreError",
+    "TransientProviderError",
+    "ValidationError",
+]
+
+
+class DynSecretsError(Exception):
+    """Root of every error dynsecrets raises."""
+
+
+class ValidationError(DynSecretsError, ValueError):
+    """Input that cannot be accepted. ``field`` names the offending field."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidTTL(ValidationError):
+    """A duration that cannot be parsed or breaks a TTL rule."""
+
+
+class NotFound(DynSecretsError, KeyError):
+    """Something named does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MountNotFound(NotFound):
+    pass
+
+
+class RoleNotFound(NotFound):
+    pass
+
+
+class LeaseNotFound(NotFound):
+    pass
+
+
+class PathNotFound(NotFound):
+    pass
+
+
+class Conflict(DynSecretsError):
+    pass
+
+
+class MountExists(Conflict):
+    pass
+
+
+class MountInUse(Conflict):
+    pass
+
+
+class LeaseLimitExceeded(Conflict):
+    pass
+
+
+class LeaseNotRenewable(DynSecretsError):
+    pass
+
+
+class MountNotConfigured(DynSecretsError):
+    pass
+
+
+class ProviderNotFound(DynSecretsError, LookupError):
+    pass
+
+
+class ProviderLoadError(DynSecretsError, ImportError):
+    pass
+
+
+class MissingDependency(DynSecretsError, ImportError):
+    pass
+
+
+class StoreError(DynSecretsError):
+    pass
+
+
+class SchemaVersionError(StoreError):
+    pass
+
+
+class ProviderError(DynSecretsError):
+    """A cloud call failed. ``operation`` names the call, ``code`` the cloud's error code."""
+
+    def __init__(self, message: str, *, operation: str | None = None, code: str | None = None):
+        self.operation = operation
+        self.code = code
+        super().__init__(message)
+
+
+class TransientProviderError(ProviderError):
+    """Throttling, a 5xx, or a propagation delay: worth retrying."""
+
+
+class PermanentProviderError(ProviderError):
+    """Bad credentials, missing permission, invalid input: retrying will not help."""
+
+
+class RevocationFailed(DynSecretsError):
+    """The cloud refused a revocation. The lease stays in the store and is retried."""
+
+    def __init__(self, lease_id: str, message: str) -> None:
+        self.lease_id = lease_id
+        super().__init__(f"{lease_id}: {message}")

@@ -1,0 +1,190 @@
+"""Value types: frozen, validated, and never showing a secret in ``repr``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from .ttl import format_duration
+
+__all__ = ["Capabilities", "Lease", "LeaseInfo", "LeaseState", "MountInfo", "Role", "SecretData"]
+
+
+def _to_secret(data: Mapping[str, Any]) -> SecretData:
+    return data if isinstance(data, SecretData) else SecretData(data)
+
+
+def _to_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(data)
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+
+
+class SecretData(Mapping[str, Any]):
+    """A read-only mapping of credential values whose ``repr`` hides the secret ones.
+
+    ``secret_keys`` are masked; other keys (an access key id, a user name) show.
+    """
+
+    __slots__ = ("_data", "_secret")
+
+    def __init__(self, data: Mapping[str, Any], secret_keys: frozenset[str] | None = None):
+        self._data = dict(data)
+        self._secret = frozenset(self._data) if secret_keys is None else frozenset(secret_keys)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def secret_keys(self) -> frozenset[str]:
+        return self._secret
+
+    def __repr__(self) -> str:
+        shown = {
+            k: ("<redacted>" if k in self._secret and v is not None else v)
+            for k, v in self._data.items()
+        }
+        return f"SecretData({shown!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SecretData):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._data)))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SecretData cannot be pickled; it holds live credentials")
+
+
+class LeaseState:
+    """The states a stored lease passes through."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    IRREVOCABLE = "irrevocable"
+    ALL = (PENDING, ACTIVE, REVOKING, IRREVOCABLE)
+
+
+@attrs.frozen
+class Capabilities:
+    """What the cloud can do with a credential type. AWS STS can do neither."""
+
+    renewable: bool = True
+    revocable: bool = True
+
+
+@attrs.frozen
+class Lease:
+    """An issued credential. ``data`` holds the secrets, which exist only here.
+
+    The store keeps the lease without ``data``; once this object is gone the
+    secret cannot be read again.
+    """
+
+    lease_id: str
+    mount: str
+    role: str
+    lease_duration: int
+    renewable: bool
+    revocable: bool
+    issued_at: float
+    expires_at: float
+    data: SecretData = attrs.field(converter=_to_secret)
+    warnings: tuple[str, ...] = ()
+    env: SecretData = attrs.field(factory=lambda: SecretData({}), converter=_to_secret)
+
+    @property
+    def issued(self) -> dt.datetime:
+        return _utc(self.issued_at)
+
+    @property
+    def expires(self) -> dt.datetime:
+        return _utc(self.expires_at)
+
+    @property
+    def duration(self) -> str:
+        """``lease_duration`` as Vault prints it, e.g. ``768h``."""
+        return format_duration(self.lease_duration)
+
+    def environ(self) -> dict[str, str]:
+        """The cloud's standard environment variables for these credentials."""
+        return {k: str(v) for k, v in self.env.items() if v is not None}
+
+    def boto3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``boto3.client(...)`` or ``boto3.Session(...)`` (AWS leases)."""
+        if "access_key" not in self.data:
+            raise TypeError(f"lease {self.lease_id} does not hold AWS credentials")
+        return {
+            "aws_access_key_id": self.data["access_key"],
+            "aws_secret_access_key": self.data["secret_key"],
+            "aws_session_token": self.data.get("security_token"),
+        }
+
+
+@attrs.frozen
+class LeaseInfo:
+    """What the store knows about a lease: no secret, ever."""
+
+    lease_id: str
+    mount: str
+    role: str
+    state: str
+    renewable: bool
+    revocable: bool
+    issued_at: float
+    expires_at: float
+    max_expires_at: float
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: float | None = None
+
+    @property
+    def expires(self) -> dt.datetime:
+        return _utc(self.expires_at)
+
+    def ttl(self, now: float) -> int:
+        return max(0, int(self.expires_at - now))
+
+
+@attrs.frozen
+class MountInfo:
+    path: str
+    provider: str
+    default_ttl: int
+    max_ttl: int
+    description: str = ""
+    max_leases: int | None = None
+    configured: bool = False
+
+
+@attrs.frozen
+class Role:
+    """A stored role: its name and the provider's normalised fields."""
+
+    mount: str
+    name: str
+    fields: Mapping[str, Any] = attrs.field(converter=_to_dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)

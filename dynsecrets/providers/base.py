@@ -1,0 +1,216 @@
+"""The provider contract: what a cloud plugin implements.
+
+A provider translates a role into the cloud's own identities and keys. The
+engine drives it in a fixed order so that nothing is ever lost:
+
+1. :meth:`Provider.plan` chooses every name it will create, with no cloud call.
+   The engine stores the plan (the lease is ``pending``) before step 2.
+2. :meth:`Provider.issue` creates the credential and returns the secrets (given
+   to the caller only) and revocation data (stored).
+3. :meth:`Provider.revoke` deletes everything the plan names. It must accept a
+   partly created credential: "not found" is success, every step is attempted,
+   and errors are reported together.
+
+A provider never touches the store and never sees another mount's config.
+SDK exceptions must not escape: map them to
+:class:`~dynsecrets.errors.TransientProviderError` or
+:class:`~dynsecrets.errors.PermanentProviderError`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from ..clock import Clock, SystemClock
+from ..errors import DynSecretsError, PermanentProviderError, ProviderError, ValidationError
+from ..models import Capabilities
+from ..retry import RetryPolicy
+from ..schema import Schema
+
+__all__ = [
+    "IssueRequest",
+    "Issued",
+    "ManagedIdentity",
+    "Provider",
+    "ProviderContext",
+    "RevokeErrors",
+]
+
+
+@attrs.frozen
+class ProviderContext:
+    """What the engine lends a provider: a clock and a retry policy on that clock."""
+
+    clock: Clock = attrs.field(factory=SystemClock)
+    retry: RetryPolicy = attrs.field(
+        default=attrs.Factory(lambda self: RetryPolicy(clock=self.clock), takes_self=True)
+    )
+
+
+@attrs.frozen
+class IssueRequest:
+    """One request for a credential, as the engine passes it to ``plan`` and ``issue``."""
+
+    mount: str
+    role_name: str
+    role: Mapping[str, Any]
+    lease_id: str
+    ttl: int
+    now: float
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Issued:
+    """What ``issue`` returns.
+
+    ``data`` goes to the caller and is never stored; ``revocation`` is stored
+    and later handed to ``revoke``. ``secret_keys`` names the keys of ``data``
+    that are secret (default: all). ``expires_at`` is set when the cloud fixes
+    the lifetime (STS tokens); ``env`` holds the cloud's standard environment
+    variables for these credentials.
+    """
+
+    data: Mapping[str, Any]
+    revocation: Mapping[str, Any] = attrs.field(factory=dict)
+    secret_keys: frozenset[str] | None = None
+    expires_at: float | None = None
+    env: Mapping[str, Any] = attrs.field(factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Issued(keys={sorted(self.data)}, revocation={dict(self.revocation)!r})"
+
+
+@attrs.frozen
+class ManagedIdentity:
+    """A cloud identity a mount created, as ``list_managed`` reports it."""
+
+    id: str
+    lease_id: str | None = None
+    created_at: float | None = None
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+class RevokeErrors(ProviderError):
+    """Several steps of one revocation failed; ``errors`` holds each one."""
+
+    def __init__(self, errors: list[DynSecretsError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors), operation="revoke")
+
+
+class Provider(abc.ABC):
+    """Base class for cloud providers. Subclass it and register an entry point::
+
+        [project.entry-points."dynsecrets.providers"]
+        mycloud = "my_package:MyCloudProvider"
+
+    One instance serves one mount. Config is passed to every call, so the
+    instance may cache SDK clients keyed by it.
+    """
+
+    #: The name users pass to ``engine.enable(path, name)``.
+    name: ClassVar[str]
+    #: Fields of ``<mount>/config/root``. Fields with ``secret=True`` are never read back.
+    config_schema: ClassVar[Schema] = Schema({}, what="config")
+    #: Fields of ``<mount>/roles/<name>``.
+    role_schema: ClassVar[Schema] = Schema({}, what="role")
+    #: Per-request options accepted by ``mount.issue(role, **options)`` (e.g. an MFA code).
+    request_schema: ClassVar[Schema] = Schema({}, what="request")
+
+    def __init__(self, context: ProviderContext | None = None) -> None:
+        self.context = context or ProviderContext()
+
+    @property
+    def clock(self) -> Clock:
+        return self.context.clock
+
+    # -- validation -------------------------------------------------------------
+    def validate_config(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalise root config; raise :class:`ValidationError` naming the field."""
+        return self.check_config(self.config_schema.validate(fields))
+
+    def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Cross-field rules for config. Override; return the (possibly changed) config."""
+        return config
+
+    def validate_role(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalise a role; raise :class:`ValidationError` naming the field."""
+        return self.check_role(name, self.role_schema.validate(fields))
+
+    def check_role(self, name: str, role: dict[str, Any]) -> dict[str, Any]:
+        """Cross-field rules for roles. Override; return the (possibly changed) role."""
+        return role
+
+    def capabilities(self, role: Mapping[str, Any]) -> Capabilities:
+        """Whether leases of this role can be renewed and revoked in the cloud."""
+        return Capabilities()
+
+    def max_ttl(self, role: Mapping[str, Any]) -> int | None:
+        """A hard cap the cloud puts on this role's credentials, if any."""
+        return None
+
+    # -- lifecycle --------------------------------------------------------------
+    @abc.abstractmethod
+    def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
+        """Choose every name ``issue`` will create. No cloud calls. JSON-serialisable."""
+
+    @abc.abstractmethod
+    def issue(
+        self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
+    ) -> Issued:
+        """Create the credential the plan describes."""
+
+    def renew(  # noqa: B027 (optional hook; the default is right for most clouds)
+        self,
+        config: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        revocation: Mapping[str, Any],
+        expires_at: float,
+    ) -> None:
+        """Extend the credential in the cloud, where the cloud tracks an expiry.
+
+        The default does nothing: IAM users and keys have no expiry of their own.
+        """
+
+    @abc.abstractmethod
+    def revoke(
+        self,
+        config: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> None:
+        """Delete everything the plan names. Idempotent; ``revocation`` is None when
+        issuance never finished."""
+
+    def rotate_root(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the root credential; return the new config to persist."""
+        raise PermanentProviderError(
+            f"provider {self.name!r} cannot rotate its root credential", operation="rotate_root"
+        )
+
+    def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        """Identities this mount created that still exist in the cloud (for tidy)."""
+        return []
+
+    def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
+        """Delete an identity found by :meth:`list_managed`."""
+        raise PermanentProviderError(
+            f"provider {self.name!r} cannot delete unmanaged identities", operation="tidy"
+        )
+
+    def close(self) -> None:  # noqa: B027
+        """Release clients and connections."""
+
+
+def require(fields: Mapping[str, Any], name: str, message: str) -> Any:
+    """Return ``fields[name]`` or raise a ValidationError naming it."""
+    value = fields.get(name)
+    if value in (None, "", []):
+        raise ValidationError(name, message)
+    return value

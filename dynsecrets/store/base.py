@@ -1,0 +1,106 @@
+"""The store contract: mounts, roles, sealed root config and leases.
+
+A store keeps no secret it could read: root config arrives sealed (bytes), and
+issued credentials never arrive at all. Every store passes
+:class:`dynsecrets.testing.StoreContract`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["LeaseRecord", "MountRecord", "Store", "prefix_bounds"]
+
+
+@attrs.frozen
+class MountRecord:
+    path: str
+    provider: str
+    default_ttl: int
+    max_ttl: int
+    description: str = ""
+    max_leases: int | None = None
+    config: bytes | None = attrs.field(default=None, repr=False)
+    created_at: float = 0.0
+
+
+@attrs.frozen
+class LeaseRecord:
+    """A lease as stored: its plan and revocation data, never its secret.
+
+    ``due_at`` is when the worker must act: the expiry of an active lease, the
+    end of the grace period of a pending one, the next retry of a failed one.
+    """
+
+    lease_id: str
+    mount: str
+    role: str
+    state: str
+    plan: Mapping[str, Any]
+    revocation: Mapping[str, Any] | None
+    issued_at: float
+    expires_at: float
+    max_expires_at: float
+    due_at: float
+    renewable: bool = True
+    revocable: bool = True
+    attempts: int = 0
+    last_error: str | None = None
+    claim_owner: str | None = None
+    claim_deadline: float | None = None
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """Key range for ``lease_id`` under a path prefix, usable by a btree index."""
+    return prefix, prefix + "\U0010ffff"
+
+
+class Store(Protocol):
+    """Persistence for one engine. Implementations must be safe to share between
+    threads, and between processes where the backend allows it."""
+
+    url: str
+
+    # mounts
+    def create_mount(self, mount: MountRecord) -> None: ...
+    def get_mount(self, path: str) -> MountRecord | None: ...
+    def list_mounts(self) -> list[MountRecord]: ...
+    def update_mount(self, path: str, **changes: Any) -> None: ...
+    def delete_mount(self, path: str) -> None: ...
+
+    # roles
+    def put_role(self, mount: str, name: str, fields: Mapping[str, Any]) -> None: ...
+    def get_role(self, mount: str, name: str) -> dict[str, Any] | None: ...
+    def list_roles(self, mount: str) -> list[str]: ...
+    def delete_role(self, mount: str, name: str) -> bool: ...
+
+    # leases
+    def insert_lease(self, lease: LeaseRecord) -> None: ...
+    def get_lease(self, lease_id: str) -> LeaseRecord | None: ...
+    def activate_lease(
+        self,
+        lease_id: str,
+        *,
+        revocation: Mapping[str, Any],
+        expires_at: float,
+        max_expires_at: float,
+        renewable: bool,
+    ) -> None: ...
+    def extend_lease(self, lease_id: str, expires_at: float) -> None: ...
+    def record_failure(
+        self, lease_id: str, *, state: str, attempts: int, last_error: str, due_at: float
+    ) -> None: ...
+    def delete_lease(self, lease_id: str) -> bool: ...
+    def list_leases(
+        self, prefix: str = "", *, state: str | None = None, limit: int | None = None
+    ) -> list[LeaseRecord]: ...
+    def count_leases(self, mount: str, role: str | None = None) -> int: ...
+    def claim_due(
+        self, now: float, *, owner: str, deadline: float, limit: int
+    ) -> list[LeaseRecord]: ...
+    def release_claim(self, lease_id: str, owner: str) -> None: ...
+
+    def close(self) -> None: ...

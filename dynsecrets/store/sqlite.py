@@ -1,0 +1,382 @@
+"""The embedded store: one SQLite file (WAL, busy timeout) or ``memory://`` for tests.
+
+One connection per store, guarded by a lock: cloud calls happen outside the
+store, so the lock only covers short statements. Several processes may share
+one file; claims are taken inside ``BEGIN IMMEDIATE`` so each due lease goes to
+one worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import MountExists, SchemaVersionError, StoreError
+from .base import LeaseRecord, MountRecord, prefix_bounds
+
+__all__ = ["SQLiteStore"]
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates from version i to i+1. Never edit a released entry; append.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE mounts (
+        path TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        default_ttl INTEGER NOT NULL,
+        max_ttl INTEGER NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        max_leases INTEGER,
+        config BLOB,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE roles (
+        mount TEXT NOT NULL REFERENCES mounts(path) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        PRIMARY KEY (mount, name)
+    );
+    CREATE TABLE leases (
+        lease_id TEXT PRIMARY KEY,
+        mount TEXT NOT NULL,
+        role TEXT NOT NULL,
+        state TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        revocation TEXT,
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        max_expires_at REAL NOT NULL,
+        due_at REAL NOT NULL,
+        renewable INTEGER NOT NULL,
+        revocable INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        claim_owner TEXT,
+        claim_deadline REAL
+    );
+    CREATE INDEX leases_due ON leases (due_at);
+    CREATE INDEX leases_mount_role ON leases (mount, role);
+    CREATE INDEX leases_state ON leases (state) WHERE state <> 'active';
+    """,
+]
+
+_LEASE_COLS = (
+    "lease_id, mount, role, state, plan, revocation, issued_at, expires_at, max_expires_at, "
+    "due_at, renewable, revocable, attempts, last_error, claim_owner, claim_deadline"
+)
+_MOUNT_COLS = "path, provider, default_ttl, max_ttl, description, max_leases, config, created_at"
+_MOUNT_FIELDS = {"provider", "default_ttl", "max_ttl", "description", "max_leases", "config"}
+
+
+def _lease(row: tuple[Any, ...]) -> LeaseRecord:
+    return LeaseRecord(
+        lease_id=row[0],
+        mount=row[1],
+        role=row[2],
+        state=row[3],
+        plan=json.loads(row[4]),
+        revocation=None if row[5] is None else json.loads(row[5]),
+        issued_at=row[6],
+        expires_at=row[7],
+        max_expires_at=row[8],
+        due_at=row[9],
+        renewable=bool(row[10]),
+        revocable=bool(row[11]),
+        attempts=row[12],
+        last_error=row[13],
+        claim_owner=row[14],
+        claim_deadline=row[15],
+    )
+
+
+def _mount(row: tuple[Any, ...]) -> MountRecord:
+    return MountRecord(
+        path=row[0],
+        provider=row[1],
+        default_ttl=row[2],
+        max_ttl=row[3],
+        description=row[4],
+        max_leases=row[5],
+        config=None if row[6] is None else bytes(row[6]),
+        created_at=row[7],
+    )
+
+
+class SQLiteStore:
+    """SQLite store. ``path`` is a file path or ``":memory:"``."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = str(path)
+        self.url = "memory://" if self.path == ":memory:" else f"sqlite:///{self.path}"
+        if self.path != ":memory:":
+            self._create_private(Path(self.path))
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    @staticmethod
+    def _create_private(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Create the file 0600 before SQLite does, so no other user can ever read it;
+        # SQLite gives the -wal and -shm files the same mode as the database.
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+
+    def _migrate(self) -> None:
+        with self._tx():
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"store {self.url} has schema version {version}, newer than this "
+                    f"dynsecrets understands ({SCHEMA_VERSION}); upgrade dynsecrets"
+                )
+            for step in _MIGRATIONS[version:]:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0])
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"store {self.url} is busy or unwritable: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).rowcount
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"store {self.url}: {exc}") from exc
+
+    # -- mounts -------------------------------------------------------------------
+    def create_mount(self, mount: MountRecord) -> None:
+        try:
+            self._exec(
+                f"INSERT INTO mounts ({_MOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mount.path,
+                    mount.provider,
+                    mount.default_ttl,
+                    mount.max_ttl,
+                    mount.description,
+                    mount.max_leases,
+                    mount.config,
+                    mount.created_at,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise MountExists(f"a mount already exists at {mount.path}/") from exc
+
+    def get_mount(self, path: str) -> MountRecord | None:
+        rows = self._query(f"SELECT {_MOUNT_COLS} FROM mounts WHERE path = ?", (path,))
+        return _mount(rows[0]) if rows else None
+
+    def list_mounts(self) -> list[MountRecord]:
+        return [_mount(r) for r in self._query(f"SELECT {_MOUNT_COLS} FROM mounts ORDER BY path")]
+
+    def update_mount(self, path: str, **changes: Any) -> None:
+        bad = set(changes) - _MOUNT_FIELDS
+        if bad:
+            raise ValueError(f"not mount fields: {sorted(bad)}")
+        if not changes:
+            return
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        self._exec(f"UPDATE mounts SET {sets} WHERE path = ?", (*changes.values(), path))
+
+    def delete_mount(self, path: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM roles WHERE mount = ?", (path,))
+            db.execute("DELETE FROM mounts WHERE path = ?", (path,))
+
+    # -- roles --------------------------------------------------------------------
+    def put_role(self, mount: str, name: str, fields: Mapping[str, Any]) -> None:
+        self._exec(
+            "INSERT INTO roles (mount, name, fields) VALUES (?, ?, ?) "
+            "ON CONFLICT (mount, name) DO UPDATE SET fields = excluded.fields",
+            (mount, name, json.dumps(dict(fields))),
+        )
+
+    def get_role(self, mount: str, name: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
+        return json.loads(rows[0][0]) if rows else None
+
+    def list_roles(self, mount: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._query("SELECT name FROM roles WHERE mount = ? ORDER BY name", (mount,))
+        ]
+
+    def delete_role(self, mount: str, name: str) -> bool:
+        return self._exec("DELETE FROM roles WHERE mount = ? AND name = ?", (mount, name)) > 0
+
+    # -- leases -------------------------------------------------------------------
+    def insert_lease(self, lease: LeaseRecord) -> None:
+        self._exec(
+            f"INSERT INTO leases ({_LEASE_COLS}) VALUES ({', '.join('?' * 16)})",
+            (
+                lease.lease_id,
+                lease.mount,
+                lease.role,
+                lease.state,
+                json.dumps(dict(lease.plan)),
+                None if lease.revocation is None else json.dumps(dict(lease.revocation)),
+                lease.issued_at,
+                lease.expires_at,
+                lease.max_expires_at,
+                lease.due_at,
+                int(lease.renewable),
+                int(lease.revocable),
+                lease.attempts,
+                lease.last_error,
+                lease.claim_owner,
+                lease.claim_deadline,
+            ),
+        )
+
+    def get_lease(self, lease_id: str) -> LeaseRecord | None:
+        rows = self._query(f"SELECT {_LEASE_COLS} FROM leases WHERE lease_id = ?", (lease_id,))
+        return _lease(rows[0]) if rows else None
+
+    def activate_lease(
+        self,
+        lease_id: str,
+        *,
+        revocation: Mapping[str, Any],
+        expires_at: float,
+        max_expires_at: float,
+        renewable: bool,
+    ) -> None:
+        self._exec(
+            "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, "
+            "max_expires_at = ?, due_at = ?, renewable = ? WHERE lease_id = ?",
+            (
+                json.dumps(dict(revocation)),
+                expires_at,
+                max_expires_at,
+                expires_at,
+                int(renewable),
+                lease_id,
+            ),
+        )
+
+    def extend_lease(self, lease_id: str, expires_at: float) -> None:
+        self._exec(
+            "UPDATE leases SET expires_at = ?, due_at = ? WHERE lease_id = ? AND state = 'active'",
+            (expires_at, expires_at, lease_id),
+        )
+
+    def record_failure(
+        self, lease_id: str, *, state: str, attempts: int, last_error: str, due_at: float
+    ) -> None:
+        self._exec(
+            "UPDATE leases SET state = ?, attempts = ?, last_error = ?, due_at = ?, "
+            "claim_owner = NULL, claim_deadline = NULL WHERE lease_id = ?",
+            (state, attempts, last_error, due_at, lease_id),
+        )
+
+    def delete_lease(self, lease_id: str) -> bool:
+        return self._exec("DELETE FROM leases WHERE lease_id = ?", (lease_id,)) > 0
+
+    def list_leases(
+        self, prefix: str = "", *, state: str | None = None, limit: int | None = None
+    ) -> list[LeaseRecord]:
+        lo, hi = prefix_bounds(prefix)
+        sql = f"SELECT {_LEASE_COLS} FROM leases WHERE lease_id >= ? AND lease_id < ?"
+        args: list[Any] = [lo, hi]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        sql += " ORDER BY lease_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_lease(r) for r in self._query(sql, tuple(args))]
+
+    def count_leases(self, mount: str, role: str | None = None) -> int:
+        if role is None:
+            rows = self._query("SELECT count(*) FROM leases WHERE mount = ?", (mount,))
+        else:
+            rows = self._query(
+                "SELECT count(*) FROM leases WHERE mount = ? AND role = ?", (mount, role)
+            )
+        return int(rows[0][0])
+
+    def claim_due(
+        self, now: float, *, owner: str, deadline: float, limit: int
+    ) -> list[LeaseRecord]:
+        with self._tx() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT lease_id FROM leases WHERE due_at <= ? "
+                    "AND (claim_deadline IS NULL OR claim_deadline < ?) "
+                    "ORDER BY due_at LIMIT ?",
+                    (now, now, limit),
+                ).fetchall()
+            ]
+            if not ids:
+                return []
+            marks = ", ".join("?" * len(ids))
+            db.execute(
+                f"UPDATE leases SET claim_owner = ?, claim_deadline = ? WHERE lease_id IN ({marks})",
+                (owner, deadline, *ids),
+            )
+            rows = db.execute(
+                f"SELECT {_LEASE_COLS} FROM leases WHERE lease_id IN ({marks}) ORDER BY due_at",
+                tuple(ids),
+            ).fetchall()
+        return [_lease(r) for r in rows]
+
+    def release_claim(self, lease_id: str, owner: str) -> None:
+        self._exec(
+            "UPDATE leases SET claim_owner = NULL, claim_deadline = NULL "
+            "WHERE lease_id = ? AND claim_owner = ?",
+            (lease_id, owner),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.url!r})"
