@@ -341,6 +341,8 @@ class Engine:
             ttl=lease_ttl,
             now=now,
             options=options,
+            requested_ttl=requested,
+            max_ttl=max_ttl,
         )
         plan = provider.plan(config, request)
         # Write-ahead: the plan is durable before the first cloud call, so a crash
@@ -787,8 +789,11 @@ class Mount:
         Returns the new config without secrets."""
         rec, provider = self._rec_provider()
         config = self.engine._config(rec, provider)
-        new = provider.rotate_root(config)
-        self.engine.store.update_mount(self.path, config=self.engine._seal(new))
+
+        def persist(new: dict[str, Any]) -> None:
+            self.engine.store.update_mount(self.path, config=self.engine._seal(new))
+
+        new = provider.rotate_root(config, persist)
         log.info("rotated root credential of %s/", self.path)
         return provider.config_schema.masked(new)
 

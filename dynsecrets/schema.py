@@ -8,6 +8,7 @@ raises :class:`~dynsecrets.errors.ValidationError` naming the field.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -136,12 +137,12 @@ class Schema:
             value = data.get(name)
             if value is None or (isinstance(value, str) and value == "" and f.kind != "str"):
                 if name in data and partial:
-                    out[name] = f.default
+                    out[name] = copy.deepcopy(f.default)
                     continue
                 if f.required and not partial:
                     raise ValidationError(name, f"is required for this {self.what}")
                 if not partial:
-                    out[name] = f.default
+                    out[name] = copy.deepcopy(f.default)
                 continue
             value = _coerce(name, f, value)
             if f.check is not None:

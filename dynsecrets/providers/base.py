@@ -20,7 +20,7 @@ SDK exceptions must not escape: map them to
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -62,6 +62,10 @@ class IssueRequest:
     ttl: int
     now: float
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The TTL the caller asked for, before defaults and clamping (None: not asked).
+    requested_ttl: int | None = None
+    #: The longest this lease may live (mount, role and cloud caps applied).
+    max_ttl: int | None = None
 
 
 @attrs.frozen
@@ -188,8 +192,12 @@ class Provider(abc.ABC):
         """Delete everything the plan names. Idempotent; ``revocation`` is None when
         issuance never finished."""
 
-    def rotate_root(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Replace the root credential; return the new config to persist."""
+    def rotate_root(
+        self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Replace the root credential: create the new one, call ``persist(new_config)``,
+        then delete the old one, so a crash never leaves the store without a working
+        credential. Returns the new config."""
         raise PermanentProviderError(
             f"provider {self.name!r} cannot rotate its root credential", operation="rotate_root"
         )

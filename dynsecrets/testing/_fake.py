@@ -387,10 +387,13 @@ class FakeProvider(Provider):
                 raise errors[0]
             raise RevokeErrors(errors)
 
-    def rotate_root(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def rotate_root(
+        self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
         old = config.get("api_key") or self.cloud.root_key
-        new = self._call("rotate_root", lambda: self.cloud.rotate_root(old))
-        return {**config, "api_key": new}
+        new = {**config, "api_key": self._call("rotate_root", lambda: self.cloud.rotate_root(old))}
+        persist(new)
+        return new
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         users = self._call("list_users", self.cloud.list_users)

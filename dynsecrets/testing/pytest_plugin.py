@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..clock import ManualClock
     from ..engine import Engine, Mount
     from ._fake import FakeCloud
+    from .aws import MotoServer
 
 
 @pytest.fixture
@@ -50,3 +51,20 @@ def fake_mount(dynsecrets_engine: Engine) -> Mount:
     mount.configure(account="test")
     mount.write_role("app", policies=["read"])
     return mount
+
+
+@pytest.fixture(scope="session")
+def dynsecrets_moto_server() -> Iterator[MotoServer]:
+    """One moto server (HTTP, free loopback port) for the test session; skips without moto."""
+    pytest.importorskip("moto.server", reason="needs moto[server]")
+    from .aws import MotoServer
+
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def moto_server(dynsecrets_moto_server: MotoServer) -> MotoServer:
+    """The session's moto server, reset to empty for this test."""
+    dynsecrets_moto_server.reset()
+    return dynsecrets_moto_server

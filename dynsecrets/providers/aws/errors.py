@@ -1,0 +1,102 @@
+"""One place where botocore exceptions become dynsecrets errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
+
+# Error codes AWS uses for throttling; botocore's standard retry mode knows the same set.
+THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "ServiceFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "IDPCommunicationError",
+    }
+)
+
+
+def import_boto3() -> tuple[object, object]:
+    try:
+        import boto3
+        import botocore.config
+    except ImportError as exc:
+        raise MissingDependency(
+            "the aws provider needs boto3; install it with: pip install 'dynsecrets[aws]'"
+        ) from exc
+    return boto3, botocore.config
+
+
+@contextmanager
+def aws_errors(operation: str) -> Iterator[None]:
+    """Map every botocore exception raised inside to a dynsecrets error naming ``operation``."""
+    from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
+
+    try:
+        yield
+    except bx.ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = f"AWS {operation} failed: {code}: {err.get('Message', '')}".rstrip(": ")
+        if code in THROTTLING or status >= 500:
+            raise TransientProviderError(message, operation=operation, code=code) from exc
+        raise PermanentProviderError(message, operation=operation, code=code) from exc
+    except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
+        raise PermanentProviderError(
+            f"AWS {operation}: no usable AWS credentials ({type(exc).__name__}); set access_key "
+            "and secret_key in config/root, or configure the default credential chain",
+            operation=operation,
+            code="NoCredentials",
+        ) from exc
+    except (
+        bx.EndpointConnectionError,
+        bx.ConnectionClosedError,
+        bx.ConnectTimeoutError,
+        bx.ReadTimeoutError,
+        bx.ConnectionError,
+    ) as exc:
+        raise TransientProviderError(
+            f"AWS {operation}: cannot reach the endpoint ({type(exc).__name__})",
+            operation=operation,
+            code="EndpointConnectionError",
+        ) from exc
+    except ResponseParserError as exc:
+        # An unparseable body is what a failing proxy or a 5xx page looks like.
+        raise TransientProviderError(
+            f"AWS {operation}: unreadable response from the endpoint",
+            operation=operation,
+            code="ResponseParserError",
+        ) from exc
+    except bx.ParamValidationError as exc:
+        raise PermanentProviderError(
+            f"AWS {operation}: invalid parameters: {exc}",
+            operation=operation,
+            code="ParamValidation",
+        ) from exc
+    except bx.BotoCoreError as exc:
+        raise PermanentProviderError(
+            f"AWS {operation} failed: {type(exc).__name__}: {exc}",
+            operation=operation,
+            code=type(exc).__name__,
+        ) from exc

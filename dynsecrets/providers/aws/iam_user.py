@@ -1,0 +1,272 @@
+"""iam_user credentials: an IAM user with policies, groups and one access key.
+
+Issue order: CreateUser (path, boundary and tags in the one call, so accounts
+whose SCPs demand tags at creation work) -> AttachUserPolicy -> PutUserPolicy ->
+AddUserToGroup -> CreateAccessKey. Revoke accepts a user in any state of that.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ...clock import Clock
+from ...errors import DynSecretsError, PermanentProviderError, TransientProviderError
+from ...providers.base import Issued, RevokeErrors
+from ...retry import RetryPolicy
+from .errors import aws_errors
+
+TAG_MANAGED = "dynsecrets"
+TAG_MOUNT = "dynsecrets:mount"
+TAG_ROLE = "dynsecrets:role"
+TAG_LEASE = "dynsecrets:lease-id"
+
+
+def call(retry: RetryPolicy, operation: str, fn: Callable[[], Any]) -> Any:
+    def once() -> Any:
+        with aws_errors(operation):
+            return fn()
+
+    return retry.call(once)
+
+
+def tags_for(plan: Mapping[str, Any]) -> list[dict[str, str]]:
+    ours = {
+        TAG_MANAGED: "true",
+        TAG_MOUNT: plan["mount"],
+        TAG_ROLE: plan["role"],
+        TAG_LEASE: plan["lease_id"],
+    }
+    return [{"Key": k, "Value": v} for k, v in {**plan.get("tags", {}), **ours}.items()]
+
+
+def issue(iam: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
+    user = plan["user_name"]
+    kwargs: dict[str, Any] = {"UserName": user, "Path": plan["path"], "Tags": tags_for(plan)}
+    if plan.get("permissions_boundary_arn"):
+        kwargs["PermissionsBoundary"] = plan["permissions_boundary_arn"]
+
+    def create() -> None:
+        try:
+            iam.create_user(**kwargs)
+        except iam.exceptions.EntityAlreadyExistsException:
+            # A retried CreateUser whose first attempt reached AWS: ours if it carries our lease tag.
+            tags = iam.list_user_tags(UserName=user).get("Tags", [])
+            if {"Key": TAG_LEASE, "Value": plan["lease_id"]} not in tags:
+                raise
+
+    call(retry, "CreateUser", create)
+    for arn in plan["policy_arns"]:
+        call(
+            retry,
+            "AttachUserPolicy",
+            functools.partial(iam.attach_user_policy, UserName=user, PolicyArn=arn),
+        )
+    if plan.get("policy_document"):
+        call(
+            retry,
+            "PutUserPolicy",
+            lambda: iam.put_user_policy(
+                UserName=user,
+                PolicyName=plan["policy_name"],
+                PolicyDocument=plan["policy_document"],
+            ),
+        )
+    for group in plan["groups"]:
+        call(
+            retry,
+            "AddUserToGroup",
+            functools.partial(iam.add_user_to_group, UserName=user, GroupName=group),
+        )
+    key = call(retry, "CreateAccessKey", lambda: iam.create_access_key(UserName=user))["AccessKey"]
+    access_key, secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+    return Issued(
+        data={"access_key": access_key, "secret_key": secret_key, "security_token": None},
+        secret_keys=frozenset({"secret_key"}),
+        revocation={"user_name": user, "access_key_id": access_key},
+        env={
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
+            "AWS_REGION": plan["region"],
+        },
+    )
+
+
+class _Steps:
+    """Run every step; "not found" is success; collect the rest."""
+
+    def __init__(self, retry: RetryPolicy) -> None:
+        self.retry = retry
+        self.errors: list[DynSecretsError] = []
+
+    def run(self, operation: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return call(self.retry, operation, fn)
+        except PermanentProviderError as exc:
+            if exc.code == "NoSuchEntity":
+                return None
+            self.errors.append(exc)
+        except TransientProviderError as exc:
+            self.errors.append(exc)
+        return None
+
+    def pages(self, operation: str, paginator: Any, key: str, **kwargs: Any) -> Iterable[Any]:
+        items: list[Any] = []
+
+        def collect() -> None:
+            items.clear()
+            for page in paginator.paginate(**kwargs):
+                items.extend(page.get(key, []))
+
+        self.run(operation, collect)
+        return list(items)
+
+
+def revoke(
+    iam: Any, retry: RetryPolicy, plan: Mapping[str, Any], revocation: Mapping[str, Any] | None
+) -> None:
+    user = plan["user_name"]
+    if revocation is not None and _fast_revoke(iam, retry, plan, revocation):
+        return
+    steps = _Steps(retry)
+    page = iam.get_paginator
+    for key in steps.pages(
+        "ListAccessKeys", page("list_access_keys"), "AccessKeyMetadata", UserName=user
+    ):
+        steps.run(
+            "DeleteAccessKey",
+            functools.partial(iam.delete_access_key, UserName=user, AccessKeyId=key["AccessKeyId"]),
+        )
+    for name in steps.pages(
+        "ListUserPolicies", page("list_user_policies"), "PolicyNames", UserName=user
+    ):
+        steps.run(
+            "DeleteUserPolicy",
+            functools.partial(iam.delete_user_policy, UserName=user, PolicyName=name),
+        )
+    for pol in steps.pages(
+        "ListAttachedUserPolicies",
+        page("list_attached_user_policies"),
+        "AttachedPolicies",
+        UserName=user,
+    ):
+        steps.run(
+            "DetachUserPolicy",
+            functools.partial(iam.detach_user_policy, UserName=user, PolicyArn=pol["PolicyArn"]),
+        )
+    for group in steps.pages(
+        "ListGroupsForUser", page("list_groups_for_user"), "Groups", UserName=user
+    ):
+        steps.run(
+            "RemoveUserFromGroup",
+            functools.partial(
+                iam.remove_user_from_group, UserName=user, GroupName=group["GroupName"]
+            ),
+        )
+    # Things a human may have added by hand; each one makes DeleteUser fail with
+    # DeleteConflict forever if left (Vault issue 16685).
+    steps.run("DeleteLoginProfile", lambda: iam.delete_login_profile(UserName=user))
+    for dev in steps.pages("ListMFADevices", page("list_mfa_devices"), "MFADevices", UserName=user):
+        steps.run(
+            "DeactivateMFADevice",
+            functools.partial(
+                iam.deactivate_mfa_device, UserName=user, SerialNumber=dev["SerialNumber"]
+            ),
+        )
+    for cert in steps.pages(
+        "ListSigningCertificates", page("list_signing_certificates"), "Certificates", UserName=user
+    ):
+        steps.run(
+            "DeleteSigningCertificate",
+            functools.partial(
+                iam.delete_signing_certificate, UserName=user, CertificateId=cert["CertificateId"]
+            ),
+        )
+    for ssh in steps.pages(
+        "ListSSHPublicKeys", page("list_ssh_public_keys"), "SSHPublicKeys", UserName=user
+    ):
+        steps.run(
+            "DeleteSSHPublicKey",
+            functools.partial(
+                iam.delete_ssh_public_key, UserName=user, SSHPublicKeyId=ssh["SSHPublicKeyId"]
+            ),
+        )
+    creds = (
+        steps.run(
+            "ListServiceSpecificCredentials",
+            lambda: iam.list_service_specific_credentials(UserName=user),
+        )
+        or {}
+    )
+    for cred in creds.get("ServiceSpecificCredentials", []):
+        steps.run(
+            "DeleteServiceSpecificCredential",
+            functools.partial(
+                iam.delete_service_specific_credential,
+                UserName=user,
+                ServiceSpecificCredentialId=cred["ServiceSpecificCredentialId"],
+            ),
+        )
+    before = len(steps.errors)
+    steps.run("DeleteUser", lambda: iam.delete_user(UserName=user))
+    if len(steps.errors) == before:
+        # The user is gone, and with it everything attached to it: earlier step
+        # errors (an API an emulator lacks, a list we were denied) no longer matter.
+        return
+    raise steps.errors[0] if len(steps.errors) == 1 else RevokeErrors(steps.errors)
+
+
+def _fast_revoke(
+    iam: Any, retry: RetryPolicy, plan: Mapping[str, Any], revocation: Mapping[str, Any]
+) -> bool:
+    """Undo exactly what issue did, with no listing: the common case costs the
+    minimum of calls. False (fall back to the full sweep) on anything unexpected,
+    such as DeleteConflict from a key or login profile someone added by hand."""
+    user = plan["user_name"]
+    steps = _Steps(retry)
+    steps.run(
+        "DeleteAccessKey",
+        lambda: iam.delete_access_key(UserName=user, AccessKeyId=revocation["access_key_id"]),
+    )
+    if plan.get("policy_document"):
+        steps.run(
+            "DeleteUserPolicy",
+            lambda: iam.delete_user_policy(UserName=user, PolicyName=plan["policy_name"]),
+        )
+    for arn in plan["policy_arns"]:
+        steps.run(
+            "DetachUserPolicy",
+            functools.partial(iam.detach_user_policy, UserName=user, PolicyArn=arn),
+        )
+    for group in plan["groups"]:
+        steps.run(
+            "RemoveUserFromGroup",
+            functools.partial(iam.remove_user_from_group, UserName=user, GroupName=group),
+        )
+    if steps.errors:
+        return False
+    steps.run("DeleteUser", lambda: iam.delete_user(UserName=user))
+    return not steps.errors
+
+
+def wait_until_usable(sts: Any, clock: Clock, budget: float) -> bool:
+    """Poll GetCallerIdentity with the new key until AWS accepts it (IAM is
+    eventually consistent: new keys are refused for about 5-15 s)."""
+    deadline = clock.now() + budget
+    delay = 0.5
+    while True:
+        try:
+            with aws_errors("GetCallerIdentity"):
+                sts.get_caller_identity()
+            return True
+        except DynSecretsError:
+            if clock.now() + delay > deadline:
+                return False
+            clock.sleep(delay)
+            delay = min(delay * 1.5, 3.0)
+
+
+def policy_json(doc: str | None) -> str | None:
+    return json.dumps(json.loads(doc), separators=(",", ":")) if doc else None

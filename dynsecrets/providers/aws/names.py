@@ -1,0 +1,92 @@
+"""Names of the identities dynsecrets creates: unique, within AWS's limits, never
+truncated down to a handful of random characters (Vault's collisions)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from typing import Any
+
+DEFAULT_TEMPLATE = "dynsecrets-{role}-{unix_time}-{random}"
+PLACEHOLDERS = ("role", "mount", "unix_time", "random")
+#: IAM user names, role session names and federation names share this alphabet.
+NAME_CHARS = re.compile(r"[A-Za-z0-9+=,.@_-]")
+NAME = re.compile(r"[A-Za-z0-9+=,.@_-]+")
+USER_NAME_MAX = 64
+SESSION_NAME_MAX = 64
+FEDERATION_NAME_MAX = 32
+RANDOM_LEN = 12
+RANDOM_MIN = 8
+# IAM names are case-insensitive: lowercase random keeps the counted entropy honest.
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def _clean(text: str) -> str:
+    return "".join(c if NAME_CHARS.fullmatch(c) else "-" for c in text)
+
+
+def render(
+    template: str, *, role: str, mount: str, unix_time: int, limit: int, random: str | None = None
+) -> str:
+    """Render ``template`` within ``limit`` characters.
+
+    The role part is cut first, then the mount part; the random part keeps at
+    least 8 characters. Raises ValueError if the template cannot fit.
+    """
+    rnd = random or _random(RANDOM_LEN)
+    parts: dict[str, Any] = {
+        "role": _clean(role),
+        "mount": _clean(mount),
+        "unix_time": str(unix_time),
+        "random": rnd,
+    }
+    name = _clean(template.format(**parts))
+    for key, floor in (("role", 0), ("mount", 0), ("random", RANDOM_MIN)):
+        excess = len(name) - limit
+        if excess <= 0:
+            break
+        value = parts[key]
+        parts[key] = value[: max(floor, len(value) - excess)]
+        name = _clean(template.format(**parts))
+    if len(name) > limit:
+        raise ValueError(
+            f"renders to {len(name)} characters even with the role cut away; AWS allows {limit}"
+        )
+    return name
+
+
+def check_template(template: str) -> str:
+    """Validate a ``username_template`` at configure time."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ValueError(
+            f"is not a valid template ({exc}); use placeholders such as {{role}}"
+        ) from exc
+    unknown = fields - set(PLACEHOLDERS)
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+        )
+    if "random" not in fields:
+        raise ValueError("must contain {random}, or names issued in the same second collide")
+    static = string.Formatter().parse(template)
+    for literal, *_ in static:
+        bad = [c for c in literal if not NAME_CHARS.fullmatch(c)]
+        if bad:
+            raise ValueError(
+                f"contains {bad[0]!r}; IAM names allow only letters, digits and +=,.@_-"
+            )
+    render(template, role="r" * 64, mount="m" * 64, unix_time=2**31, limit=USER_NAME_MAX)
+    return template
+
+
+def static_prefix(template: str) -> str:
+    """The literal text before the first placeholder: used to find our users for tidy."""
+    first = next(iter(string.Formatter().parse(template)), None)
+    return first[0] if first else ""
