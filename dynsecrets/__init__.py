@@ -8,8 +8,9 @@ Importing it loads no cloud SDK.
 from __future__ import annotations
 
 from .clock import Clock, ManualClock, SystemClock
-from .engine import Engine, Mount, RevokeSummary
+from .engine import Engine, Event, Mount, RevokeSummary, TidyReport
 from .errors import DynSecretsError
+from .expiry import ExpiryWorker
 from .models import Capabilities, Lease, LeaseInfo, LeaseState, MountInfo, Role, SecretData
 from .providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
 from .providers.registry import ProviderRegistry
@@ -24,6 +25,8 @@ __all__ = [
     "Clock",
     "DynSecretsError",
     "Engine",
+    "Event",
+    "ExpiryWorker",
     "Field",
     "IssueRequest",
     "Issued",
@@ -43,6 +46,7 @@ __all__ = [
     "Schema",
     "SecretData",
     "SystemClock",
+    "TidyReport",
     "format_duration",
     "parse_duration",
 ]

@@ -7,6 +7,7 @@ never a cloud SDK.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -36,8 +37,9 @@ from .errors import (
     RoleNotFound,
     ValidationError,
 )
+from .expiry import ExpiryWorker
 from .models import Lease, LeaseInfo, LeaseState, MountInfo, Role
-from .providers.base import IssueRequest, Provider, ProviderContext
+from .providers.base import IssueRequest, ManagedIdentity, Provider, ProviderContext
 from .providers.registry import ProviderRegistry
 from .retry import RetryPolicy
 from .schema import Field, Schema
@@ -45,7 +47,7 @@ from .store import Store, open_store
 from .store.base import LeaseRecord, MountRecord
 from .ttl import DEFAULT_MAX_TTL, DEFAULT_TTL, parse_duration
 
-__all__ = ["Engine", "Mount", "RevokeSummary"]
+__all__ = ["Engine", "Event", "Mount", "RevokeSummary", "TidyReport"]
 
 log = logging.getLogger("dynsecrets")
 
@@ -58,6 +60,35 @@ ENGINE_ROLE_FIELDS = Schema(
     },
     what="role",
 )
+
+
+@attrs.frozen
+class Event:
+    """Something that happened to a lease, for metrics and alerting.
+
+    ``kind`` is one of ``issue``, ``renew``, ``revoke`` (on request), ``expire``
+    (by the worker), ``recover`` (interrupted issuance cleaned up), ``rollback``
+    (failed issuance undone), ``failure`` (a failed issue or revocation, with
+    ``error``) and ``irrevocable``.
+    """
+
+    kind: str
+    lease_id: str
+    mount: str
+    role: str
+    time: float
+    error: str | None = None
+
+
+@attrs.frozen
+class TidyReport:
+    """What ``Mount.tidy`` found: identities this mount created that no lease owns."""
+
+    orphans: tuple[ManagedIdentity, ...] = ()
+    deleted: tuple[str, ...] = ()
+    errors: Mapping[str, str] = attrs.field(factory=dict)
+    dry_run: bool = True
+    scanned: int = 0
 
 
 @attrs.frozen
@@ -104,6 +135,8 @@ class Engine:
         self.max_attempts = max_attempts
         self.irrevocable_retry = irrevocable_retry
         self._providers: dict[str, Provider] = {}
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._workers: list[ExpiryWorker] = []
         self._lock = threading.Lock()
         self._rng = random.Random()  # noqa: S311 (jitter, not secrets)
         self._closed = False
@@ -121,6 +154,8 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        for worker in self._workers:
+            worker.stop()
         for provider in self._providers.values():
             provider.close()
         self.store.close()
@@ -133,6 +168,32 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine({self.store.url!r})"
+
+    # -- events and workers ----------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every lease event; returns an unsubscribe function.
+        Callbacks run on the thread that did the work; exceptions they raise are logged."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _emit(
+        self, kind: str, lease_id: str, mount: str, role: str, error: str | None = None
+    ) -> None:
+        if not self._subscribers:
+            return
+        event = Event(kind, lease_id, mount, role, self.clock.now(), error)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed", callback)
+
+    def start_worker(self, **options: Any) -> ExpiryWorker:
+        """Start an expiry worker thread; ``close()`` stops it. Options go to
+        :class:`ExpiryWorker` (``concurrency``, ``batch``, ``interval``)."""
+        worker = ExpiryWorker(self, **options).start()
+        self._workers.append(worker)
+        return worker
 
     # -- mounts -------------------------------------------------------------------
     def enable(
@@ -366,6 +427,7 @@ class Engine:
         try:
             issued = provider.issue(config, request, plan)
         except BaseException as exc:
+            self._emit("failure", lease_id, path, role_name, _error_text(exc))
             self._rollback(provider, config, lease_id, plan, exc)
             raise
         expires_at = now + lease_ttl
@@ -386,6 +448,7 @@ class Engine:
                 operation="issue",
             )
         log.info("issued lease %s (ttl %ss)", lease_id, lease_ttl)
+        self._emit("issue", lease_id, path, role_name)
         return Lease(
             lease_id=lease_id,
             mount=path,
@@ -446,6 +509,8 @@ class Engine:
             return
         self.store.delete_lease(lease_id)
         log.info("rolled back lease %s after %s", lease_id, type(cause).__name__)
+        rec_mount, _, rest = lease_id.partition("/creds/")
+        self._emit("rollback", lease_id, rec_mount, rest.rsplit("/", 1)[0])
 
     def _check_cap(self, rec: MountRecord, role: str, fields: Mapping[str, Any]) -> None:
         if rec.max_leases is not None and self.store.count_leases(rec.path) >= rec.max_leases:
@@ -512,6 +577,7 @@ class Engine:
         self.retry.call(lambda: provider.renew(config, rec.plan, rec.revocation or {}, expires_at))
         self.store.extend_lease(lease_id, expires_at)
         log.info("renewed lease %s until %.0f", lease_id, expires_at)
+        self._emit("renew", lease_id, rec.mount, rec.role)
         return _info(attrs.evolve(rec, expires_at=expires_at, due_at=expires_at))
 
     def revoke(self, lease_id: str, *, force: bool = False) -> None:
@@ -591,9 +657,14 @@ class Engine:
                 due_at=now + (self.irrevocable_retry if irrevocable else self._backoff(attempts)),
             )
             log.warning("%s of %s failed (attempt %d): %s", reason, rec.lease_id, attempts, exc)
+            self._emit("failure", rec.lease_id, rec.mount, rec.role, _error_text(exc))
+            if irrevocable and rec.state != LeaseState.IRREVOCABLE:
+                self._emit("irrevocable", rec.lease_id, rec.mount, rec.role, _error_text(exc))
             return _error_text(exc)
         self.store.delete_lease(rec.lease_id)
         log.info("revoked lease %s (%s)", rec.lease_id, reason)
+        kind = {"expiry": "expire", "recovery": "recover"}.get(reason, "revoke")
+        self._emit(kind, rec.lease_id, rec.mount, rec.role)
         return None
 
     def _backoff(self, attempts: int) -> float:
@@ -601,44 +672,29 @@ class Engine:
         base = min(3600.0, 10.0 * 2 ** max(0, attempts - 1))
         return float(base * (0.5 + self._rng.random()))
 
-    def expire_due(self, *, limit: int = 1000) -> int:
-        """One pass: revoke leases past expiry, pending leases past the grace period,
-        and failed revocations whose retry time has come. Returns how many were revoked."""
-        owner = uuid.uuid4().hex
-        revoked = 0
-        seen: set[str] = set()
-        while True:
-            now = self.clock.now()
-            batch = [
-                r
-                for r in self.store.claim_due(
-                    now, owner=owner, deadline=now + self.claim_ttl, limit=min(limit, 500)
-                )
-                if r.lease_id not in seen
-            ]
-            if not batch:
-                return revoked
-            for rec in batch:
-                seen.add(rec.lease_id)
-                if self._revoke_record(rec, reason="expiry") is None:
-                    revoked += 1
-            if len(seen) >= limit:
-                return revoked
+    def expire_due(self, *, concurrency: int = 4) -> int:
+        """One pass of the expiry worker: revoke leases past expiry, pending leases past
+        the grace period, and failed revocations whose retry time has come. Returns how
+        many were revoked."""
+        return ExpiryWorker(self, concurrency=concurrency).run_once()
 
-    def _recover_pending(self) -> None:
-        """Revoke pending leases left by a crash, once they are past the grace period."""
+    def _recover_pending(self, limit: int = 100) -> None:
+        """At open, clean up interrupted issuance left by a crash, once past the grace
+        period. Bounded, so open() stays fast whatever the store holds; the worker
+        handles the rest."""
         try:
-            self.expire_pending()
+            now = self.clock.now()
+            owner = f"open:{uuid.uuid4().hex}"
+            for rec in self.store.claim_due(
+                now,
+                owner=owner,
+                deadline=now + self.claim_ttl,
+                limit=limit,
+                state=LeaseState.PENDING,
+            ):
+                self._revoke_record(rec, reason="recovery")
         except DynSecretsError as exc:  # never fail open() over cleanup; the worker retries
             log.warning("recovery of interrupted issuance failed: %s", exc)
-
-    def expire_pending(self) -> int:
-        now = self.clock.now()
-        count = 0
-        for rec in self.store.list_leases(state=LeaseState.PENDING):
-            if rec.due_at <= now and self._revoke_record(rec, reason="recovery") is None:
-                count += 1
-        return count
 
     # -- Vault-style path API -----------------------------------------------------------
     def read(self, path: str, **fields: Any) -> Any:
@@ -842,3 +898,36 @@ class Mount:
 
     def leases(self, *, state: str | None = None) -> list[LeaseInfo]:
         return self.engine.leases(f"{self.path}/", state=state)
+
+    def tidy(self, *, dry_run: bool = True) -> TidyReport:
+        """Find cloud identities this mount created (by its tags or naming) that no
+        lease in the store owns; with ``dry_run=False``, delete them. Identities the
+        mount did not create are never touched."""
+        rec, provider = self._rec_provider()
+        config = self.engine._config(rec, provider)
+        found = provider.list_managed(config, self.path)
+        orphans = tuple(
+            i
+            for i in found
+            if i.lease_id is None or self.engine.store.get_lease(i.lease_id) is None
+        )
+        deleted: list[str] = []
+        errors: dict[str, str] = {}
+        if not dry_run:
+            for identity in orphans:
+                try:
+                    self.engine.retry.call(
+                        functools.partial(provider.delete_managed, config, identity)
+                    )
+                except DynSecretsError as exc:
+                    errors[identity.id] = _error_text(exc)
+                else:
+                    deleted.append(identity.id)
+                    log.info("tidy deleted %s from %s/", identity.id, self.path)
+        return TidyReport(
+            orphans=orphans,
+            deleted=tuple(deleted),
+            errors=errors,
+            dry_run=dry_run,
+            scanned=len(found),
+        )

@@ -357,3 +357,21 @@ def test_helpers(aws_mount: Mount, moto_server: MotoServer) -> None:
             f"user/{iam_users(moto_server.client('iam'))[0]}"
         )
         assert lease.data["secret_key"] not in repr(lease)
+
+
+def test_tidy_finds_and_deletes_orphans(aws_mount: Mount, iam: Any, aws_engine: Engine) -> None:
+    aws_mount.write_role("ec2", credential_type="iam_user", policy_document=EC2_POLICY)
+    kept = aws_mount.issue("ec2")
+    lost = aws_mount.issue("ec2")
+    aws_engine.store.delete_lease(lost.lease_id)  # a lease the store lost: its user is an orphan
+    iam.create_user(UserName="dynsecrets-by-hand")  # our prefix, no tags: not ours
+    iam.create_user(UserName="alice")
+    report = aws_mount.tidy()
+    assert report.dry_run and [o.lease_id for o in report.orphans] == [lost.lease_id]
+    assert len(iam_users(iam)) == 4
+    report = aws_mount.tidy(dry_run=False)
+    assert len(report.deleted) == 1 and not report.errors
+    names = iam_users(iam)
+    assert len(names) == 3 and "alice" in names and "dynsecrets-by-hand" in names
+    aws_engine.revoke(kept.lease_id)
+    assert sorted(iam_users(iam)) == ["alice", "dynsecrets-by-hand"]

@@ -63,7 +63,7 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX leases_due ON leases (due_at);
     CREATE INDEX leases_mount_role ON leases (mount, role);
-    CREATE INDEX leases_state ON leases (state) WHERE state <> 'active';
+    CREATE INDEX leases_state ON leases (state, due_at);
     """,
 ]
 
@@ -320,9 +320,11 @@ class SQLiteStore:
     def list_leases(
         self, prefix: str = "", *, state: str | None = None, limit: int | None = None
     ) -> list[LeaseRecord]:
-        lo, hi = prefix_bounds(prefix)
-        sql = f"SELECT {_LEASE_COLS} FROM leases WHERE lease_id >= ? AND lease_id < ?"
-        args: list[Any] = [lo, hi]
+        sql = f"SELECT {_LEASE_COLS} FROM leases WHERE 1 = 1"
+        args: list[Any] = []
+        if prefix:
+            sql += " AND lease_id >= ? AND lease_id < ?"
+            args += prefix_bounds(prefix)
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
@@ -342,16 +344,19 @@ class SQLiteStore:
         return int(rows[0][0])
 
     def claim_due(
-        self, now: float, *, owner: str, deadline: float, limit: int
+        self, now: float, *, owner: str, deadline: float, limit: int, state: str | None = None
     ) -> list[LeaseRecord]:
+        where = "due_at <= ? AND (claim_deadline IS NULL OR claim_deadline < ?)"
+        args: tuple[Any, ...] = (now, now)
+        if state is not None:
+            where += " AND state = ?"
+            args += (state,)
         with self._tx() as db:
             ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT lease_id FROM leases WHERE due_at <= ? "
-                    "AND (claim_deadline IS NULL OR claim_deadline < ?) "
-                    "ORDER BY due_at LIMIT ?",
-                    (now, now, limit),
+                    f"SELECT lease_id FROM leases WHERE {where} ORDER BY due_at LIMIT ?",
+                    (*args, limit),
                 ).fetchall()
             ]
             if not ids:
@@ -366,6 +371,10 @@ class SQLiteStore:
                 tuple(ids),
             ).fetchall()
         return [_lease(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        rows = self._query("SELECT min(due_at) FROM leases")
+        return None if rows[0][0] is None else float(rows[0][0])
 
     def release_claim(self, lease_id: str, owner: str) -> None:
         self._exec(

@@ -327,6 +327,14 @@ class StoreContract:
             "m/creds/r/0"
         ]
 
+    def test_claim_by_state_and_next_due(self, store: Store) -> None:
+        assert store.next_due() is None
+        store.insert_lease(self.lease("m/creds/r/a", due=10.0))
+        store.insert_lease(self.lease("m/creds/r/p", due=20.0, state=LeaseState.PENDING))
+        assert store.next_due() == 10.0
+        got = store.claim_due(30.0, owner="w", deadline=40.0, limit=10, state=LeaseState.PENDING)
+        assert [r.lease_id for r in got] == ["m/creds/r/p"]
+
     def test_failure_releases_claim_and_reschedules(self, store: Store) -> None:
         store.insert_lease(self.lease("m/creds/r/1", due=10.0))
         [rec] = store.claim_due(20.0, owner="w1", deadline=50.0, limit=10)
