@@ -723,7 +723,14 @@ class Engine:
                 raise ValidationError(
                     sorted(unknown)[0], "unknown field; config/lease takes lease and lease_max"
                 )
-            self.tune(mount.path, default_ttl=fields.get("lease"), max_ttl=fields.get("lease_max"))
+            lease, lease_max = fields.get("lease"), fields.get("lease_max")
+            self.tune(
+                mount.path,
+                default_ttl=None if lease in (None, "") else parse_duration(lease, field="lease"),
+                max_ttl=None
+                if lease_max in (None, "")
+                else parse_duration(lease_max, field="lease_max"),
+            )
             return None
         if kind == "roles" and name:
             mount.write_role(name, **fields)

@@ -161,7 +161,7 @@ class LeaseInfo:
         return _utc(self.expires_at)
 
     def ttl(self, now: float) -> int:
-        return max(0, int(self.expires_at - now))
+        return max(0, round(self.expires_at - now))
 
 
 @attrs.frozen

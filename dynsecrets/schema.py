@@ -78,7 +78,9 @@ def _coerce(name: str, f: Field, value: Any) -> Any:
     if f.kind == "duration":
         return parse_duration(value, field=name)
     if f.kind == "list":
-        if isinstance(value, str):
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            value = _load_json(name, value)
+        elif isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ValidationError(name, "expected a list of strings or a comma-separated string")
