@@ -363,7 +363,9 @@ def _secrets(args: argparse.Namespace, out: TextIO) -> int:
             widths = [max(len(r[i]) for r in rows) + 4 for i in range(5)]
             header, *body = rows
             for r in [header, tuple("-" * len(h) for h in header), *body]:
-                print("".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+                print(
+                    "".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=True)).rstrip(), file=out
+                )
         elif args.action == "disable":
             engine.disable(args.path, revoke=args.revoke)
             print(

@@ -7,10 +7,14 @@ never a cloud SDK.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import logging
+import os
 import random
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +25,9 @@ from typing import Any
 import attrs
 
 from ._names import check_mount_path, check_role_name, new_lease_id
+from .audit import AuditLog
 from .clock import Clock, SystemClock
+from .crypto import DecryptionError, KeyProvider, Sealer, resolve_key
 from .errors import (
     DynSecretsError,
     InvalidTTL,
@@ -50,6 +56,9 @@ from .ttl import DEFAULT_MAX_TTL, DEFAULT_TTL, parse_duration
 __all__ = ["Engine", "Event", "Mount", "RevokeSummary", "TidyReport"]
 
 log = logging.getLogger("dynsecrets")
+_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "dynsecrets_actor", default=None
+)
 
 #: Role fields every provider accepts; the engine applies them.
 ENGINE_ROLE_FIELDS = Schema(
@@ -125,6 +134,11 @@ class Engine:
         max_attempts: int = 6,
         irrevocable_retry: float = 86400.0,
         recover: bool = True,
+        key: bytes | str | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        key_provider: KeyProvider | None = None,
+        audit: str | os.PathLike[str] | Callable[[dict[str, Any]], None] | None = None,
+        actor: str | None = None,
     ) -> None:
         self.store = store
         self.registry = registry or ProviderRegistry()
@@ -140,6 +154,15 @@ class Engine:
         self._lock = threading.Lock()
         self._rng = random.Random()  # noqa: S311 (jitter, not secrets)
         self._closed = False
+        self._key_provider = resolve_key(
+            store.url, key=key, key_file=key_file, key_provider=key_provider
+        )
+        self._sealer: Sealer | None = None
+        self.actor = actor
+        self.audit: AuditLog | None = None
+        if audit is not None:
+            salt = self.store.put_meta_if_absent("audit_salt", secrets.token_hex(32))
+            self.audit = AuditLog(audit, bytes.fromhex(salt))
         if recover:
             self._recover_pending()
 
@@ -158,6 +181,8 @@ class Engine:
             worker.stop()
         for provider in self._providers.values():
             provider.close()
+        if self.audit is not None:
+            self.audit.close()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -177,8 +202,17 @@ class Engine:
         return lambda: self._subscribers.remove(callback)
 
     def _emit(
-        self, kind: str, lease_id: str, mount: str, role: str, error: str | None = None
+        self,
+        kind: str,
+        lease_id: str,
+        mount: str,
+        role: str,
+        error: str | None = None,
+        **audit: Any,
     ) -> None:
+        self._audit(
+            f"lease.{kind}", f"{mount}/creds/{role}", lease_id=lease_id, error=error, **audit
+        )
         if not self._subscribers:
             return
         event = Event(kind, lease_id, mount, role, self.clock.now(), error)
@@ -212,8 +246,7 @@ class Engine:
             raise ValidationError("provider", "name a provider, such as 'aws'")
         self.registry.get(provider)  # unknown names fail here, before anything is stored
         default, maximum = self._mount_ttls(default_ttl, max_ttl)
-        if not isinstance(description, str) or len(description) > 1024:
-            raise ValidationError("description", "must be a string of at most 1024 characters")
+        self._check_description(description)
         max_leases = self._check_max_leases(max_leases)
         self.store.create_mount(
             MountRecord(
@@ -227,7 +260,17 @@ class Engine:
             )
         )
         log.info("enabled %s secrets engine at %s/", provider, path)
+        self._audit(
+            "mount.enable", f"{path}/", provider=provider, default_ttl=default, max_ttl=maximum
+        )
         return Mount(self, path)
+
+    @staticmethod
+    def _check_description(description: Any) -> None:
+        if not isinstance(description, str) or len(description) > 1024:
+            raise ValidationError("description", "must be a string of at most 1024 characters")
+        if not description.isprintable():
+            raise ValidationError("description", "must not contain control characters")
 
     @staticmethod
     def _check_max_leases(value: Any) -> int | None:
@@ -285,10 +328,12 @@ class Engine:
         )
         changes: dict[str, Any] = {"default_ttl": default, "max_ttl": maximum}
         if description is not None:
+            self._check_description(description)
             changes["description"] = description
         if max_leases is not None:
             changes["max_leases"] = self._check_max_leases(max_leases)
         self.store.update_mount(rec.path, **changes)
+        self._audit("mount.tune", f"{rec.path}/", **changes)
         return self._mount_info(self._mount_record(rec.path))
 
     def disable(self, path: str, *, revoke: bool = False) -> None:
@@ -317,6 +362,7 @@ class Engine:
             provider.close()
         self.store.delete_mount(path)
         log.info("disabled secrets engine at %s/", path)
+        self._audit("mount.disable", f"{path}/")
 
     def _mount_record(self, path: str) -> MountRecord:
         rec = self.store.get_mount(path)
@@ -344,17 +390,61 @@ class Engine:
                 self._providers[rec.path] = provider
             return provider
 
-    # Root config is sealed before it reaches the store. Encryption at rest
-    # plugs in here (issue 6); until then the seal is the JSON encoding.
-    def _seal(self, config: Mapping[str, Any]) -> bytes:
-        return json.dumps(dict(config)).encode()
+    # Root config is sealed (AES-256-GCM, the mount path as associated data) before
+    # it reaches the store; the store never sees a root secret in the clear.
+    def _get_sealer(self) -> Sealer:
+        if self._sealer is None:
+            sealer = Sealer(self._key_provider)
+            check = sealer.seal(b"dynsecrets-key-check", b"key-check").hex()
+            stored = self.store.put_meta_if_absent("key_check", check)
+            try:
+                sealer.unseal(bytes.fromhex(stored), b"key-check")
+            except DecryptionError as exc:
+                raise DecryptionError(
+                    f"the store {self.store.url} was encrypted with another key; set DYNSECRETS_KEY "
+                    "(or the key file) to the key it was written with"
+                ) from exc
+            self._sealer = sealer
+        return self._sealer
 
-    def _unseal(self, blob: bytes) -> dict[str, Any]:
-        return dict(json.loads(blob.decode()))
+    def _seal(self, config: Mapping[str, Any], mount: str) -> bytes:
+        return self._get_sealer().seal(json.dumps(dict(config)).encode(), mount.encode())
+
+    def _unseal(self, blob: bytes, mount: str) -> dict[str, Any]:
+        return dict(json.loads(self._get_sealer().unseal(blob, mount.encode())))
+
+    # -- audit ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def acting_as(self, actor: str) -> Iterator[None]:
+        """Attribute the operations in this block (on this thread or task) to ``actor``
+        in the audit log."""
+        token = _actor.set(actor)
+        try:
+            yield
+        finally:
+            _actor.reset(token)
+
+    def _audit(
+        self, operation: str, path: str, *, lease_id: str | None = None, **fields: Any
+    ) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(
+                operation, path, actor=_actor.get() or self.actor, lease_id=lease_id, **fields
+            )
+        except Exception:  # the audit sink failing must be loud, but not lose a lease
+            log.exception("audit sink failed for %s %s", operation, path)
+
+    def audit_hash(self, value: Any) -> str:
+        """The HMAC under which ``value`` appears in this store's audit log."""
+        if self.audit is None:
+            raise ValidationError("audit", "this engine has no audit log; open it with audit=...")
+        return self.audit.hash(value)
 
     def _config(self, rec: MountRecord, provider: Provider) -> dict[str, Any]:
         if rec.config is not None:
-            return self._unseal(rec.config)
+            return self._unseal(rec.config, rec.path)
         try:
             return provider.validate_config({})
         except ValidationError as exc:
@@ -448,7 +538,17 @@ class Engine:
                 operation="issue",
             )
         log.info("issued lease %s (ttl %ss)", lease_id, lease_ttl)
-        self._emit("issue", lease_id, path, role_name)
+        self._emit(
+            "issue",
+            lease_id,
+            path,
+            role_name,
+            ttl=lease_ttl,
+            plan=plan,
+            data=self.audit.hashed(issued.data, issued.secret_keys or issued.data)
+            if self.audit
+            else None,
+        )
         return Lease(
             lease_id=lease_id,
             mount=path,
@@ -755,6 +855,7 @@ class Engine:
             return
         if kind == "config/root":
             self.store.update_mount(mount.path, config=None)
+            self._audit("config.delete", f"{mount.path}/config/root")
             return
         raise PathNotFound(f"cannot delete {path!r}")
 
@@ -831,8 +932,11 @@ class Mount:
         """Validate and store the provider's root config (sealed)."""
         provider = self._rec_provider()[1]
         config = provider.validate_config(fields)
-        self.engine.store.update_mount(self.path, config=self.engine._seal(config))
+        self.engine.store.update_mount(self.path, config=self.engine._seal(config, self.path))
         log.info("configured %s/", self.path)
+        if self.engine.audit is not None:
+            hashed = self.engine.audit.hashed(config, provider.config_schema.secret_fields)
+            self.engine._audit("config.write", f"{self.path}/config/root", fields=hashed)
 
     def read_config(self) -> dict[str, Any]:
         """The root config without its secret fields."""
@@ -841,7 +945,7 @@ class Mount:
             raise MountNotConfigured(
                 f"{self.path}/ is not configured; write {self.path}/config/root first"
             )
-        return provider.config_schema.masked(self.engine._unseal(rec.config))
+        return provider.config_schema.masked(self.engine._unseal(rec.config, self.path))
 
     def read_lease_config(self) -> dict[str, Any]:
         rec = self.engine._mount_record(self.path)
@@ -854,10 +958,21 @@ class Mount:
         config = self.engine._config(rec, provider)
 
         def persist(new: dict[str, Any]) -> None:
-            self.engine.store.update_mount(self.path, config=self.engine._seal(new))
+            self.engine.store.update_mount(self.path, config=self.engine._seal(new, self.path))
 
-        new = provider.rotate_root(config, persist)
+        try:
+            new = provider.rotate_root(config, persist)
+        except DynSecretsError as exc:
+            self.engine._audit(
+                "config.rotate_root", f"{self.path}/config/rotate-root", error=_error_text(exc)
+            )
+            raise
         log.info("rotated root credential of %s/", self.path)
+        if self.engine.audit is not None:
+            hashed = self.engine.audit.hashed(new, provider.config_schema.secret_fields)
+            self.engine._audit(
+                "config.rotate_root", f"{self.path}/config/rotate-root", fields=hashed
+            )
         return provider.config_schema.masked(new)
 
     def write_role(self, name: str, **fields: Any) -> Role:
@@ -870,6 +985,7 @@ class Mount:
         normalised = provider.validate_role(name, fields)
         stored = {**normalised, **{k: v for k, v in common.items() if v is not None}}
         self.engine.store.put_role(self.path, name, stored)
+        self.engine._audit("role.write", f"{self.path}/roles/{name}", fields=stored)
         return Role(self.path, name, stored)
 
     def read_role(self, name: str) -> Role:
@@ -889,6 +1005,7 @@ class Mount:
         name = check_role_name(name)
         if not self.engine.store.delete_role(self.path, name):
             raise RoleNotFound(f"no role {name!r} at {self.path}/")
+        self.engine._audit("role.delete", f"{self.path}/roles/{name}")
 
     def issue(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Lease:
         """Create a credential for ``role``; the lease is stored before the cloud is called."""
@@ -931,6 +1048,12 @@ class Mount:
                 else:
                     deleted.append(identity.id)
                     log.info("tidy deleted %s from %s/", identity.id, self.path)
+                    self.engine._audit(
+                        "tidy.delete",
+                        f"{self.path}/",
+                        identity=identity.id,
+                        lease_id=identity.lease_id,
+                    )
         return TidyReport(
             orphans=orphans,
             deleted=tuple(deleted),

@@ -51,6 +51,13 @@ class Field:
 
 
 def _coerce(name: str, f: Field, value: Any) -> Any:
+    if f.secret and isinstance(value, str):
+        # Never echo a secret in an error message.
+        if len(value) > (f.max_length or _MAX_TEXT):
+            raise ValidationError(name, f"is longer than {f.max_length or _MAX_TEXT} characters")
+        if f.pattern and not re.fullmatch(f.pattern, value):
+            raise ValidationError(name, f"does not have the expected form ({f.pattern})")
+        return value
     if f.kind == "str":
         if not isinstance(value, str):
             raise ValidationError(name, f"expected a string, got {type(value).__name__}")

@@ -20,7 +20,12 @@ from typing import Any
 from ..errors import MountExists, SchemaVersionError, StoreError
 from .base import LeaseRecord, MountRecord, prefix_bounds
 
-__all__ = ["SQLiteStore"]
+__all__ = ["InsecureStoreWarning", "SQLiteStore"]
+
+
+class InsecureStoreWarning(UserWarning):
+    """The store file can be read by users other than its owner."""
+
 
 SCHEMA_VERSION = 1
 
@@ -116,6 +121,7 @@ class SQLiteStore:
         self.path = str(path)
         self.url = "memory://" if self.path == ":memory:" else f"sqlite:///{self.path}"
         if self.path != ":memory:":
+            self._warn_if_readable(Path(self.path))
             self._create_private(Path(self.path))
         try:
             self._db = sqlite3.connect(
@@ -129,6 +135,18 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+
+    @staticmethod
+    def _warn_if_readable(path: Path) -> None:
+        if path.exists() and path.stat().st_mode & 0o077:
+            import warnings
+
+            warnings.warn(
+                f"store {path} can be read by other users (mode {oct(path.stat().st_mode & 0o777)}); "
+                f"run: chmod 600 {path}",
+                InsecureStoreWarning,
+                stacklevel=4,
+            )
 
     @staticmethod
     def _create_private(path: Path) -> None:
@@ -375,6 +393,16 @@ class SQLiteStore:
     def next_due(self) -> float | None:
         rows = self._query("SELECT min(due_at) FROM leases")
         return None if rows[0][0] is None else float(rows[0][0])
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def put_meta_if_absent(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` exists; return what is stored (first writer wins)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            return str(db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
     def release_claim(self, lease_id: str, owner: str) -> None:
         self._exec(

@@ -259,7 +259,7 @@ class FakeProvider(Provider):
     role_schema = Schema(
         {
             "credential_type": Field("str", default="user", choices=("user", "token")),
-            "policies": Field("list", default=[], pattern=r"[A-Za-z0-9:/_.*-]{1,128}"),
+            "policies": Field("list", default=[], pattern=r"[A-Za-z0-9][A-Za-z0-9:_.*-]{0,127}"),
         },
         what="role",
     )

@@ -335,6 +335,12 @@ class StoreContract:
         got = store.claim_due(30.0, owner="w", deadline=40.0, limit=10, state=LeaseState.PENDING)
         assert [r.lease_id for r in got] == ["m/creds/r/p"]
 
+    def test_meta_first_writer_wins(self, store: Store) -> None:
+        assert store.get_meta("salt") is None
+        assert store.put_meta_if_absent("salt", "a") == "a"
+        assert store.put_meta_if_absent("salt", "b") == "a"
+        assert store.get_meta("salt") == "a"
+
     def test_failure_releases_claim_and_reschedules(self, store: Store) -> None:
         store.insert_lease(self.lease("m/creds/r/1", due=10.0))
         [rec] = store.claim_due(20.0, owner="w1", deadline=50.0, limit=10)

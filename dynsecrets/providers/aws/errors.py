@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,7 +37,29 @@ THROTTLING = frozenset(
 )
 
 
+_SECRET_XML = re.compile(r"(<(SecretAccessKey|SessionToken|Password)>)[^<]*(</\2>)")
+_SECRET_JSON = re.compile(
+    r"""(["'](?:SecretAccessKey|SessionToken|Password|secret_key)["']\s*:\s*["'])[^"']*"""
+)
+
+
+class RedactSecrets(logging.Filter):
+    """botocore logs whole response bodies at DEBUG, and CreateAccessKey's body holds
+    the new secret key. Rewrite such records before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_JSON.sub(r"\1<redacted>", _SECRET_XML.sub(r"\1<redacted>\3", message))
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_redaction_installed = False
+
+
 def import_boto3() -> tuple[object, object]:
+    global _redaction_installed
     try:
         import boto3
         import botocore.config
@@ -43,6 +67,15 @@ def import_boto3() -> tuple[object, object]:
         raise MissingDependency(
             "the aws provider needs boto3; install it with: pip install 'dynsecrets[aws]'"
         ) from exc
+    if not _redaction_installed:
+        for name in (
+            "botocore.parsers",
+            "botocore.endpoint",
+            "botocore.hooks",
+            "botocore.retryhandler",
+        ):
+            logging.getLogger(name).addFilter(RedactSecrets())
+        _redaction_installed = True
     return boto3, botocore.config
 
 

@@ -165,8 +165,26 @@ def revoke(
                 iam.remove_user_from_group, UserName=user, GroupName=group["GroupName"]
             ),
         )
-    # Things a human may have added by hand; each one makes DeleteUser fail with
-    # DeleteConflict forever if left (Vault issue 16685).
+    if _delete_user(steps, iam, user):
+        return
+    # DeleteConflict: things a human may have added by hand, each of which makes
+    # DeleteUser fail forever if left (Vault issue 16685). Rare, so only swept now.
+    _sweep_extras(steps, iam, user)
+    if _delete_user(steps, iam, user):
+        return
+    raise steps.errors[0] if len(steps.errors) == 1 else RevokeErrors(steps.errors)
+
+
+def _delete_user(steps: _Steps, iam: Any, user: str) -> bool:
+    """True when the user is gone. Earlier step errors (a list we were denied, an API
+    an emulator lacks) no longer matter then: everything attached went with it."""
+    before = len(steps.errors)
+    steps.run("DeleteUser", lambda: iam.delete_user(UserName=user))
+    return len(steps.errors) == before
+
+
+def _sweep_extras(steps: _Steps, iam: Any, user: str) -> None:
+    page = iam.get_paginator
     steps.run("DeleteLoginProfile", lambda: iam.delete_login_profile(UserName=user))
     for dev in steps.pages("ListMFADevices", page("list_mfa_devices"), "MFADevices", UserName=user):
         steps.run(
@@ -209,13 +227,6 @@ def revoke(
                 ServiceSpecificCredentialId=cred["ServiceSpecificCredentialId"],
             ),
         )
-    before = len(steps.errors)
-    steps.run("DeleteUser", lambda: iam.delete_user(UserName=user))
-    if len(steps.errors) == before:
-        # The user is gone, and with it everything attached to it: earlier step
-        # errors (an API an emulator lacks, a list we were denied) no longer matter.
-        return
-    raise steps.errors[0] if len(steps.errors) == 1 else RevokeErrors(steps.errors)
 
 
 def _fast_revoke(

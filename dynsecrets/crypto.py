@@ -1,0 +1,171 @@
+"""Root config at rest: AES-256-GCM, with the mount path as associated data so a
+sealed config cannot be moved to another mount.
+
+The key comes, in this order, from a :class:`KeyProvider` passed to the engine,
+a ``key=`` argument, ``$DYNSECRETS_KEY``, a ``key_file=`` argument,
+``$DYNSECRETS_KEY_FILE``, or, for a SQLite store, a key file generated next to
+it (mode 0600, with a warning once). ``memory://`` stores get a random key that
+lives as long as the process. A key is 32 bytes, given as base64; any other
+string is treated as a passphrase and stretched with scrypt.
+
+``cryptography`` is imported on first use, not with ``dynsecrets``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .errors import MissingDependency, StoreError, ValidationError
+
+__all__ = ["DecryptionError", "KeyProvider", "Sealer", "StaticKey", "resolve_key"]
+
+log = logging.getLogger("dynsecrets.crypto")
+
+_VERSION = b"v1"
+_NONCE = 12
+_PASSPHRASE_SALT = b"dynsecrets-passphrase-v1"
+
+
+class DecryptionError(StoreError):
+    """Sealed data could not be opened with this key (wrong key, or tampered data)."""
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """Supplies the 32-byte data key (plug in a KMS, a secrets manager, an HSM)."""
+
+    def key(self) -> bytes: ...
+
+
+class StaticKey:
+    def __init__(self, key: bytes | str) -> None:
+        self._key = decode_key(key)
+
+    def key(self) -> bytes:
+        return self._key
+
+    def __repr__(self) -> str:
+        return "StaticKey(<redacted>)"
+
+
+def decode_key(value: bytes | str) -> bytes:
+    """32 raw bytes, base64 of 32 bytes, or a passphrase (stretched with scrypt)."""
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    text = value.decode() if isinstance(value, bytes) else value
+    text = text.strip()
+    if not text:
+        raise ValidationError("key", "is empty; give 32 bytes as base64, or a passphrase")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=False)
+        if len(raw) == 32 and len(text) >= 43:
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    if len(text) < 16:
+        raise ValidationError(
+            "key", "a passphrase must be at least 16 characters; or give 32 bytes as base64"
+        )
+    return hashlib.scrypt(text.encode(), salt=_PASSPHRASE_SALT, n=2**14, r=8, p=1, dklen=32)
+
+
+class _FileKey:
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        self.create = create
+        self._key: bytes | None = None
+
+    def key(self) -> bytes:
+        if self._key is None:
+            if not self.path.exists():
+                if not self.create:
+                    raise ValidationError("key_file", f"{self.path} does not exist")
+                self._generate()
+            mode = self.path.stat().st_mode & 0o077
+            if mode:
+                log.warning("key file %s is readable by other users; chmod 600 it", self.path)
+            self._key = decode_key(self.path.read_text())
+        return self._key
+
+    def _generate(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        log.warning(
+            "generated a new encryption key for root config at %s (mode 0600); back it up, "
+            "or set DYNSECRETS_KEY: without it the stored root config cannot be read",
+            self.path,
+        )
+
+    def __repr__(self) -> str:
+        return f"FileKey({str(self.path)!r})"
+
+
+def resolve_key(
+    store_url: str,
+    *,
+    key: bytes | str | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+    key_provider: KeyProvider | None = None,
+) -> KeyProvider:
+    if key_provider is not None:
+        return key_provider
+    if key is not None:
+        return StaticKey(key)
+    if os.environ.get("DYNSECRETS_KEY"):
+        return StaticKey(os.environ["DYNSECRETS_KEY"])
+    if key_file is not None:
+        return _FileKey(Path(key_file), create=False)
+    if os.environ.get("DYNSECRETS_KEY_FILE"):
+        return _FileKey(Path(os.environ["DYNSECRETS_KEY_FILE"]), create=False)
+    if store_url == "memory://":
+        return StaticKey(secrets.token_bytes(32))
+    if store_url.startswith("sqlite:///"):
+        return _FileKey(Path(store_url[len("sqlite:///") :] + ".key"), create=True)
+    raise ValidationError(
+        "key",
+        "a shared store needs the same key on every node: set DYNSECRETS_KEY (32 bytes as "
+        'base64, e.g. from `python -c "import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"`)',
+    )
+
+
+class Sealer:
+    """AES-256-GCM seal/unseal with associated data."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as exc:  # pragma: no cover - cryptography is a dependency
+            raise MissingDependency("root config encryption needs `cryptography`") from exc
+        self._aead = AESGCM(provider.key())
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def unseal(self, blob: bytes, aad: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        if not blob.startswith(_VERSION):
+            raise DecryptionError(
+                "sealed data has an unknown format; was it written by a newer dynsecrets?"
+            )
+        nonce, body = blob[2 : 2 + _NONCE], blob[2 + _NONCE :]
+        try:
+            return self._aead.decrypt(nonce, body, aad)
+        except InvalidTag as exc:
+            raise DecryptionError(
+                "cannot decrypt the stored root config with this key: it was written with another "
+                "key (set DYNSECRETS_KEY or the key file to the original) or it was altered"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return "Sealer(<redacted>)"
