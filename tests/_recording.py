@@ -16,6 +16,7 @@ from dynsecrets import Engine, Issued, IssueRequest, Provider, ProviderRegistry
 class RecordingProvider(Provider):
     name: ClassVar[str] = "recording"
     log_path: ClassVar[str] = os.environ.get("DYNSECRETS_TEST_REVOKE_LOG", "")
+    announced: ClassVar[bool] = False
 
     def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
         return {"lease_id": request.lease_id}
@@ -37,6 +38,9 @@ class RecordingProvider(Provider):
             os.write(fd, f"{os.getpid()} {plan['lease_id']}\n".encode())
         finally:
             os.close(fd)
+        if not RecordingProvider.announced:
+            RecordingProvider.announced = True
+            print("revoking", flush=True)  # lets a test kill this process mid-run
 
 
 def registry() -> ProviderRegistry:
@@ -49,6 +53,11 @@ def main(url: str, threads: int, deadline: float) -> int:
     engine = Engine.open(
         url, registry=registry(), claim_ttl=float(os.environ.get("CLAIM_TTL", "300"))
     )
+    issue = int(os.environ.get("ISSUE", "0"))
+    if issue:
+        mount = engine.mount("rec")
+        for _ in range(issue):
+            mount.issue("r", ttl=1)
     for _ in range(threads):
         engine.start_worker(concurrency=4, interval=0.05)
     print("ready", flush=True)

@@ -4,7 +4,9 @@ fake_cloud, dynsecrets_clock, moto_server) is loaded through its pytest11 entry 
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,3 +64,38 @@ def iam_users(iam: Any) -> list[str]:
     return sorted(
         u["UserName"] for p in iam.get_paginator("list_users").paginate() for u in p["Users"]
     )
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+PG_URL = os.environ.get("DYNSECRETS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL server's URL. Skips without one, except under CI=true, where a
+    missing server is a failure (.ci/run starts it)."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as exc:
+        reason = (
+            f"no PostgreSQL at {PG_URL} ({type(exc).__name__}); set DYNSECRETS_TEST_POSTGRES_URL"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"under CI=true the PostgreSQL tests must run: {reason}")
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A URL with a schema of this test's own, dropped afterwards: runs never interfere."""
+    from dynsecrets.store.postgres import PostgresStore
+
+    schema = f"dynsecrets_test_{uuid.uuid4().hex[:12]}"
+    url = f"{pg_server}?schema={schema}"
+    yield url
+    store = PostgresStore(url)
+    store.drop_schema()
+    store.close()

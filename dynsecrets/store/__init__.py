@@ -35,15 +35,9 @@ def open_store(url: str | None = None) -> Store:
 
         return SQLiteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            from ..errors import MissingDependency
+        from .postgres import PostgresStore  # psycopg itself is imported on open
 
-            raise MissingDependency(
-                "the PostgreSQL store needs psycopg; install it with: pip install 'dynsecrets[postgres]'"
-            ) from exc
-        return PostgresStore(url)  # type: ignore[no-any-return,unused-ignore]
+        return PostgresStore(url)
     raise ValidationError(
         "url",
         f"unknown store URL {url.split(':', 1)[0]!r}: use sqlite:///PATH, memory:// or postgresql://...",

@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MountExists, SchemaVersionError, StoreError
+from ._sql import LEASE_COLS as _LEASE_COLS
+from ._sql import MOUNT_COLS as _MOUNT_COLS
+from ._sql import MOUNT_FIELDS as _MOUNT_FIELDS
+from ._sql import lease_row as _lease
+from ._sql import lease_values, mount_values
+from ._sql import mount_row as _mount
 from .base import LeaseRecord, MountRecord, prefix_bounds
 
 __all__ = ["InsecureStoreWarning", "SQLiteStore"]
@@ -71,47 +77,6 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX leases_state ON leases (state, due_at);
     """,
 ]
-
-_LEASE_COLS = (
-    "lease_id, mount, role, state, plan, revocation, issued_at, expires_at, max_expires_at, "
-    "due_at, renewable, revocable, attempts, last_error, claim_owner, claim_deadline"
-)
-_MOUNT_COLS = "path, provider, default_ttl, max_ttl, description, max_leases, config, created_at"
-_MOUNT_FIELDS = {"provider", "default_ttl", "max_ttl", "description", "max_leases", "config"}
-
-
-def _lease(row: tuple[Any, ...]) -> LeaseRecord:
-    return LeaseRecord(
-        lease_id=row[0],
-        mount=row[1],
-        role=row[2],
-        state=row[3],
-        plan=json.loads(row[4]),
-        revocation=None if row[5] is None else json.loads(row[5]),
-        issued_at=row[6],
-        expires_at=row[7],
-        max_expires_at=row[8],
-        due_at=row[9],
-        renewable=bool(row[10]),
-        revocable=bool(row[11]),
-        attempts=row[12],
-        last_error=row[13],
-        claim_owner=row[14],
-        claim_deadline=row[15],
-    )
-
-
-def _mount(row: tuple[Any, ...]) -> MountRecord:
-    return MountRecord(
-        path=row[0],
-        provider=row[1],
-        default_ttl=row[2],
-        max_ttl=row[3],
-        description=row[4],
-        max_leases=row[5],
-        config=None if row[6] is None else bytes(row[6]),
-        created_at=row[7],
-    )
 
 
 class SQLiteStore:
@@ -211,16 +176,7 @@ class SQLiteStore:
         try:
             self._exec(
                 f"INSERT INTO mounts ({_MOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    mount.path,
-                    mount.provider,
-                    mount.default_ttl,
-                    mount.max_ttl,
-                    mount.description,
-                    mount.max_leases,
-                    mount.config,
-                    mount.created_at,
-                ),
+                mount_values(mount),
             )
         except sqlite3.IntegrityError as exc:
             raise MountExists(f"a mount already exists at {mount.path}/") from exc
@@ -271,24 +227,7 @@ class SQLiteStore:
     def insert_lease(self, lease: LeaseRecord) -> None:
         self._exec(
             f"INSERT INTO leases ({_LEASE_COLS}) VALUES ({', '.join('?' * 16)})",
-            (
-                lease.lease_id,
-                lease.mount,
-                lease.role,
-                lease.state,
-                json.dumps(dict(lease.plan)),
-                None if lease.revocation is None else json.dumps(dict(lease.revocation)),
-                lease.issued_at,
-                lease.expires_at,
-                lease.max_expires_at,
-                lease.due_at,
-                int(lease.renewable),
-                int(lease.revocable),
-                lease.attempts,
-                lease.last_error,
-                lease.claim_owner,
-                lease.claim_deadline,
-            ),
+            lease_values(lease),
         )
 
     def get_lease(self, lease_id: str) -> LeaseRecord | None:
