@@ -474,7 +474,9 @@ class Engine:
         cloud_max = provider.max_ttl(fields)
         if cloud_max is not None and cloud_max < max_ttl:
             max_ttl = cloud_max
-        lease_ttl = requested or fields.get("ttl") or rec.default_ttl
+        lease_ttl = (
+            requested or fields.get("ttl") or provider.default_ttl(fields) or rec.default_ttl
+        )
         if lease_ttl > max_ttl:
             warnings.append(
                 f"TTL of {lease_ttl}s exceeded the effective max_ttl; clamped to {max_ttl}s"
@@ -668,7 +670,7 @@ class Engine:
         mount = self._mount_record(rec.mount)
         if increment in (None, ""):
             role = self.store.get_role(rec.mount, rec.role) or {}
-            inc = role.get("ttl") or mount.default_ttl
+            inc = role.get("ttl") or self._provider(mount).default_ttl(role) or mount.default_ttl
         else:
             inc = parse_duration(increment, field="increment")
         expires_at = min(now + inc, rec.max_expires_at)
@@ -983,6 +985,11 @@ class Mount:
         if common["ttl"] and common["max_ttl"] and common["ttl"] > common["max_ttl"]:
             raise InvalidTTL("ttl", "is longer than the role's max_ttl; lower ttl or raise max_ttl")
         normalised = provider.validate_role(name, fields)
+        provider_default = provider.default_ttl(normalised)
+        if provider_default and common["max_ttl"] and provider_default > common["max_ttl"]:
+            raise InvalidTTL(
+                "default_ttl", "is longer than the role's max_ttl; lower it or raise max_ttl"
+            )
         stored = {**normalised, **{k: v for k, v in common.items() if v is not None}}
         self.engine.store.put_role(self.path, name, stored)
         self.engine._audit("role.write", f"{self.path}/roles/{name}", fields=stored)

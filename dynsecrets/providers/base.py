@@ -156,7 +156,11 @@ class Provider(abc.ABC):
         return Capabilities()
 
     def max_ttl(self, role: Mapping[str, Any]) -> int | None:
-        """A hard cap the cloud puts on this role's credentials, if any."""
+        """A cap on this role's leases (the cloud's limit, or a provider role field)."""
+        return None
+
+    def default_ttl(self, role: Mapping[str, Any]) -> int | None:
+        """This role's default lease TTL, when the provider has a role field for it."""
         return None
 
     # -- lifecycle --------------------------------------------------------------

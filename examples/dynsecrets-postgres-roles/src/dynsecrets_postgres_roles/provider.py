@@ -1,0 +1,287 @@
+"""The provider. Each method below is one step of docs/plugins.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import string
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from dynsecrets import Field, Issued, IssueRequest, ManagedIdentity, Provider, Schema
+from dynsecrets.errors import PermanentProviderError, TransientProviderError
+
+NAME_LIMIT = 63  # PostgreSQL truncates identifiers at 63 bytes (NAMEDATALEN - 1)
+RANDOM_LEN = 12
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+KNOWN = frozenset({"name", "password", "expiration"})
+COMMENT_PREFIX = "dynsecrets"
+
+DEFAULT_RENEW = ["ALTER ROLE {{name}} VALID UNTIL {{expiration}}"]
+DEFAULT_REVOKE = [
+    "REASSIGN OWNED BY {{name}} TO CURRENT_USER",
+    "DROP OWNED BY {{name}}",
+    "DROP ROLE IF EXISTS {{name}}",
+]
+
+# SQLSTATE classes worth retrying: connection failures, lock and serialization
+# conflicts, resource exhaustion, operator intervention (a restart).
+_TRANSIENT_SQLSTATE = ("08", "40", "53", "55P03", "57P")
+
+
+def _check_statements(statements: list[str]) -> list[str]:
+    for text in statements:
+        unknown = set(PLACEHOLDER.findall(text)) - KNOWN
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{{{sorted(unknown)[0]}}}}}; use {{{{name}}}}, "
+                "{{password}} or {{expiration}}"
+            )
+        if ";" in text.rstrip().rstrip(";"):
+            raise ValueError("holds more than one statement; give one statement per list item")
+    return statements
+
+
+def _check_creation(statements: list[str]) -> list[str]:
+    _check_statements(statements)
+    if not any("{{name}}" in s for s in statements):
+        raise ValueError("must create the login: one statement needs {{name}}")
+    return statements
+
+
+def _check_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("must start with postgresql://")
+    if parts.password:
+        raise ValueError(
+            "must not hold a password; put it in the password field, which is kept secret"
+        )
+    return url
+
+
+def render(statement: str, values: Mapping[str, str]) -> Any:
+    """Compose ``statement`` with ``{{name}}`` as a quoted identifier and the other
+    placeholders as quoted literals, so no value can change the SQL around it."""
+    from psycopg import sql
+
+    parts: list[Any] = []
+    last = 0
+    for match in PLACEHOLDER.finditer(statement):
+        parts.append(sql.SQL(statement[last : match.start()]))
+        key = match.group(1)
+        parts.append(sql.Identifier(values[key]) if key == "name" else sql.Literal(values[key]))
+        last = match.end()
+    parts.append(sql.SQL(statement[last:]))
+    return sql.Composed(parts)
+
+
+class PostgresRolesProvider(Provider):
+    """Short-lived PostgreSQL login roles."""
+
+    name: ClassVar[str] = "postgres-roles"
+    config_schema = Schema(
+        {
+            "connection_url": Field(
+                "str",
+                required=True,
+                check=_check_url,
+                doc="postgresql://host:port/db, without a password",
+            ),
+            "username": Field("str", doc="the admin role dynsecrets connects as"),
+            "password": Field("str", secret=True, doc="the admin role's password"),
+        },
+        what="config",
+    )
+    role_schema = Schema(
+        {
+            "creation_statements": Field("list", required=True, check=_check_creation),
+            "revocation_statements": Field("list", default=[], check=_check_statements),
+            "renew_statements": Field("list", default=[], check=_check_statements),
+            # max_ttl needs no field here: every dynsecrets role has one.
+            "default_ttl": Field("duration"),
+        },
+        what="role",
+    )
+
+    def default_ttl(self, role: Mapping[str, Any]) -> int | None:
+        return role.get("default_ttl")
+
+    # -- error mapping: every psycopg exception becomes a dynsecrets one ---------------------
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            state = getattr(exc, "sqlstate", None) or ""
+            transient = (
+                isinstance(exc, psycopg.OperationalError) and not state
+            ) or state.startswith(_TRANSIENT_SQLSTATE)
+            cls = TransientProviderError if transient else PermanentProviderError
+            detail = (
+                exc.diag.message_primary
+                if getattr(exc, "diag", None) and exc.diag.message_primary
+                else type(exc).__name__
+            )
+            raise cls(
+                f"PostgreSQL {operation} failed: {detail}",
+                operation=operation,
+                code=state or type(exc).__name__,
+            ) from exc
+
+    @contextmanager
+    def _connect(self, config: Mapping[str, Any], operation: str) -> Iterator[Any]:
+        import psycopg
+
+        with self._errors(operation):
+            conn = psycopg.connect(
+                config["connection_url"],
+                user=config.get("username") or None,
+                password=config.get("password") or None,
+                connect_timeout=10,
+                autocommit=True,
+            )
+        try:
+            with self._errors(operation):
+                yield conn
+        finally:
+            conn.close()
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Retry transient failures (a restarting server, a lock conflict) within the budget."""
+        return self.context.retry.call(fn)
+
+    # -- plan: every name chosen before any database call --------------------------------------
+    def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
+        rnd = "".join(
+            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(RANDOM_LEN)
+        )
+        role_part = re.sub(r"[^a-z0-9_]", "_", request.role_name.lower())
+        room = NAME_LIMIT - len("dyn__") - RANDOM_LEN
+        # The statements travel in the plan: the role may be edited or deleted while
+        # its leases live, and revoke must still know what to run.
+        return {
+            "username": f"dyn_{role_part[:room]}_{rnd}",
+            "mount": request.mount,
+            "lease_id": request.lease_id,
+            "renew_statements": list(request.role.get("renew_statements") or []),
+            "revocation_statements": list(request.role.get("revocation_statements") or []),
+        }
+
+    def issue(
+        self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
+    ) -> Issued:
+        password = secrets.token_urlsafe(24)
+        expires = dt.datetime.fromtimestamp(request.now + request.ttl, tz=dt.timezone.utc)
+        values = {
+            "name": plan["username"],
+            "password": password,
+            "expiration": expires.strftime("%Y-%m-%d %H:%M:%S+00"),
+        }
+
+        def create() -> None:
+            with self._connect(config, "issue") as conn, conn.transaction():
+                for statement in request.role["creation_statements"]:
+                    conn.execute(render(statement, values))
+                # Tag the login so tidy can find what this mount made.
+                comment = f"{COMMENT_PREFIX}:{plan['mount']}:{plan['lease_id']}"
+                conn.execute(
+                    render(
+                        "COMMENT ON ROLE {{name}} IS {{comment}}",
+                        {"name": plan["username"], "comment": comment},
+                    )
+                )
+
+        self._call(create)
+        return Issued(
+            data={"username": plan["username"], "password": password},
+            secret_keys=frozenset({"password"}),
+            revocation={"username": plan["username"]},
+            env={"PGUSER": plan["username"], "PGPASSWORD": password},
+        )
+
+    def renew(
+        self,
+        config: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        revocation: Mapping[str, Any],
+        expires_at: float,
+    ) -> None:
+        expires = dt.datetime.fromtimestamp(expires_at, tz=dt.timezone.utc)
+        values = {
+            "name": plan["username"],
+            "password": "",
+            "expiration": expires.strftime("%Y-%m-%d %H:%M:%S+00"),
+        }
+        statements = plan.get("renew_statements") or DEFAULT_RENEW
+
+        def run() -> None:
+            with self._connect(config, "renew") as conn, conn.transaction():
+                for statement in statements:
+                    conn.execute(render(statement, values))
+
+        self._call(run)
+
+    def revoke(
+        self,
+        config: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> None:
+        username = plan["username"]
+        values = {"name": username, "password": "", "expiration": ""}
+        statements = plan.get("revocation_statements") or DEFAULT_REVOKE
+
+        def run() -> None:
+            with self._connect(config, "revoke") as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)
+                ).fetchone()
+                if not exists:
+                    return  # never created, or already dropped: revoked
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                    (username,),
+                )
+                with conn.transaction():
+                    for statement in statements:
+                        conn.execute(render(statement, values))
+
+        self._call(run)
+
+    # -- root rotation and tidy ---------------------------------------------------------------
+    def rotate_root(
+        self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        # PostgreSQL keeps one password per role, so old and new cannot overlap:
+        # change it, then persist at once.
+        new = {**config, "password": secrets.token_urlsafe(32)}
+        with self._connect(config, "rotate_root") as conn:
+            conn.execute(
+                render(
+                    "ALTER ROLE CURRENT_USER PASSWORD {{password}}", {"password": new["password"]}
+                )
+            )
+        persist(new)
+        return new
+
+    def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        with self._connect(config, "list") as conn:
+            rows = conn.execute(
+                "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+                "WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+                (f"{COMMENT_PREFIX}:{mount}:%",),
+            ).fetchall()
+        return [
+            ManagedIdentity(id=name, lease_id=comment.split(":", 2)[2])
+            for name, comment in rows
+            if comment.split(":", 2)[1] == mount
+        ]
+
+    def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
+        self.revoke(config, {"username": identity.id}, None)
