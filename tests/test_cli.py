@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dynsecrets import ProviderRegistry
 from dynsecrets.testing.aws import MotoServer
 
 from .conftest import EC2_POLICY, iam_users
@@ -304,7 +305,8 @@ def test_bulk_revoke_summary_and_progress(seeded: CLI, iam: Any) -> None:
             ["secrets", "enable", "gcp"],
             None,
             1,
-            "Error: no provider named 'gcp' (installed: aws, fake); install it with: pip install 'dynsecrets[gcp]'\n",
+            f"Error: no provider named 'gcp' (installed: {', '.join(ProviderRegistry().names())}); "
+            "install it with: pip install 'dynsecrets[gcp]'\n",
         ),
         (["frobnicate"], None, 2, None),
     ],
