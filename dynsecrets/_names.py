@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import string
 
 from .errors import ValidationError
@@ -12,6 +12,7 @@ _MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _RESERVED_MOUNTS = frozenset({"sys", "auth", "identity", "cubbyhole"})
 _BASE62 = string.ascii_letters + string.digits
+_LIMIT = 62**8
 
 
 def _show(value: object) -> str:
@@ -47,7 +48,18 @@ def check_role_name(name: object) -> str:
 
 
 def random_base62(n: int) -> str:
-    return "".join(secrets.choice(_BASE62) for _ in range(n))
+    """``n`` uniformly random base62 characters. Six urandom bytes give eight
+    characters (62**8 < 2**48; values above are rejected, keeping every character
+    uniform): per-character ``secrets.choice`` cost a fifth of an issue."""
+    out: list[str] = []
+    while len(out) < n:
+        value = int.from_bytes(os.urandom(6), "big")
+        if value >= _LIMIT:
+            continue
+        for _ in range(8):
+            value, digit = divmod(value, 62)
+            out.append(_BASE62[digit])
+    return "".join(out[:n])
 
 
 def new_lease_id(mount: str, role: str) -> str:

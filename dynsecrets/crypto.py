@@ -13,16 +13,14 @@ string is treated as a passphrase and stretched with scrypt.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
 import os
-import secrets
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import MissingDependency, StoreError, ValidationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["DecryptionError", "KeyProvider", "Sealer", "StaticKey", "resolve_key"]
 
@@ -45,18 +43,43 @@ class KeyProvider(Protocol):
 
 
 class StaticKey:
+    """A key given as 32 bytes, base64, or a passphrase. A passphrase is checked at
+    once but stretched (scrypt, ~50 ms) only when the key is first needed, so
+    opening an engine stays fast."""
+
     def __init__(self, key: bytes | str) -> None:
-        self._key = decode_key(key)
+        _check_form(key)
+        self._given: bytes | str | None = key
+        self._key: bytes | None = None
 
     def key(self) -> bytes:
+        if self._key is None:
+            assert self._given is not None
+            self._key, self._given = decode_key(self._given), None
         return self._key
 
     def __repr__(self) -> str:
         return "StaticKey(<redacted>)"
 
 
+def _check_form(value: bytes | str) -> None:
+    if isinstance(value, bytes) and len(value) == 32:
+        return
+    text = (value.decode() if isinstance(value, bytes) else value).strip()
+    if not text:
+        raise ValidationError("key", "is empty; give 32 bytes as base64, or a passphrase")
+    if len(text) < 16:
+        raise ValidationError(
+            "key", "a passphrase must be at least 16 characters; or give 32 bytes as base64"
+        )
+
+
 def decode_key(value: bytes | str) -> bytes:
     """32 raw bytes, base64 of 32 bytes, or a passphrase (stretched with scrypt)."""
+    import base64
+    import binascii
+    import hashlib
+
     if isinstance(value, bytes) and len(value) == 32:
         return value
     text = value.decode() if isinstance(value, bytes) else value
@@ -95,10 +118,12 @@ class _FileKey:
         return self._key
 
     def _generate(self) -> None:
+        import base64
+
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+            fh.write(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
         log.warning(
             "generated a new encryption key for root config at %s (mode 0600); back it up, "
             "or set DYNSECRETS_KEY: without it the stored root config cannot be read",
@@ -123,12 +148,18 @@ def resolve_key(
     if os.environ.get("DYNSECRETS_KEY"):
         return StaticKey(os.environ["DYNSECRETS_KEY"])
     if key_file is not None:
+        from pathlib import Path
+
         return _FileKey(Path(key_file), create=False)
     if os.environ.get("DYNSECRETS_KEY_FILE"):
+        from pathlib import Path
+
         return _FileKey(Path(os.environ["DYNSECRETS_KEY_FILE"]), create=False)
     if store_url == "memory://":
-        return StaticKey(secrets.token_bytes(32))
+        return StaticKey(os.urandom(32))
     if store_url.startswith("sqlite:///"):
+        from pathlib import Path
+
         return _FileKey(Path(store_url[len("sqlite:///") :] + ".key"), create=True)
     raise ValidationError(
         "key",
@@ -148,7 +179,7 @@ class Sealer:
         self._aead = AESGCM(provider.key())
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
-        nonce = secrets.token_bytes(_NONCE)
+        nonce = os.urandom(_NONCE)
         return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
     def unseal(self, blob: bytes, aad: bytes) -> bytes:

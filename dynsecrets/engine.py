@@ -13,21 +13,16 @@ import functools
 import json
 import logging
 import os
-import random
-import secrets
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._names import check_mount_path, check_role_name, new_lease_id
-from .audit import AuditLog
 from .clock import Clock, SystemClock
-from .crypto import DecryptionError, KeyProvider, Sealer, resolve_key
+from .crypto import DecryptionError, KeyProvider, resolve_key
 from .errors import (
     DynSecretsError,
     InvalidTTL,
@@ -52,6 +47,12 @@ from .schema import Field, Schema
 from .store import Store, open_store
 from .store.base import LeaseRecord, MountRecord
 from .ttl import DEFAULT_MAX_TTL, DEFAULT_TTL, parse_duration
+
+if TYPE_CHECKING:
+    import random
+
+    from .audit import AuditLog
+    from .crypto import Sealer
 
 __all__ = ["Engine", "Event", "Mount", "RevokeSummary", "TidyReport"]
 
@@ -152,7 +153,7 @@ class Engine:
         self._subscribers: list[Callable[[Event], None]] = []
         self._workers: list[ExpiryWorker] = []
         self._lock = threading.Lock()
-        self._rng = random.Random()  # noqa: S311 (jitter, not secrets)
+        self._rng: random.Random | None = None
         self._closed = False
         self._key_provider = resolve_key(
             store.url, key=key, key_file=key_file, key_provider=key_provider
@@ -161,7 +162,9 @@ class Engine:
         self.actor = actor
         self.audit: AuditLog | None = None
         if audit is not None:
-            salt = self.store.put_meta_if_absent("audit_salt", secrets.token_hex(32))
+            from .audit import AuditLog
+
+            salt = self.store.put_meta_if_absent("audit_salt", os.urandom(32).hex())
             self.audit = AuditLog(audit, bytes.fromhex(salt))
         if recover:
             self._recover_pending()
@@ -394,6 +397,8 @@ class Engine:
     # it reaches the store; the store never sees a root secret in the clear.
     def _get_sealer(self) -> Sealer:
         if self._sealer is None:
+            from .crypto import Sealer
+
             sealer = Sealer(self._key_provider)
             check = sealer.seal(b"dynsecrets-key-check", b"key-check").hex()
             stored = self.store.put_meta_if_absent("key_check", check)
@@ -456,9 +461,11 @@ class Engine:
     def _issue(
         self, path: str, role_name: str, ttl: int | str | None, options: Mapping[str, Any]
     ) -> Lease:
-        rec = self._mount_record(path)
         role_name = check_role_name(role_name)
-        fields = self.store.get_role(path, role_name)
+        found, fields = self.store.get_mount_role(path, role_name)  # one query on the hot path
+        if found is None:
+            raise MountNotFound(f"no secrets engine is enabled at {path}/; enable one first")
+        rec = found
         if fields is None:
             raise RoleNotFound(
                 f"no role {role_name!r} at {path}/; write {path}/roles/{role_name} first"
@@ -573,17 +580,14 @@ class Engine:
         max_expires_at: float,
         renewable: bool,
     ) -> bool:
-        current = self.store.get_lease(lease_id)
-        if current is None or current.state != LeaseState.PENDING:
-            return False
-        self.store.activate_lease(
+        # Only a lease still pending: recovery may have revoked it meanwhile.
+        return self.store.activate_lease(
             lease_id,
             revocation=revocation,
             expires_at=expires_at,
             max_expires_at=max_expires_at,
             renewable=renewable,
         )
-        return True
 
     def _rollback(
         self,
@@ -708,10 +712,11 @@ class Engine:
         failed: dict[str, str] = {}
         done = 0
         lock = threading.Lock()
+        batch = RevokeBatch(self)
 
         def one(rec: LeaseRecord) -> None:
             nonlocal done
-            error = self._revoke_record(rec, force=force)
+            error = self._revoke_record(rec, force=force, batch=batch)
             with lock:
                 done += 1
                 if error is not None:
@@ -719,34 +724,50 @@ class Engine:
                 if progress is not None:
                     progress(done, len(records))
 
-        if concurrency <= 1 or len(records) <= 1:
-            for r in records:
-                one(r)
-        else:
-            with ThreadPoolExecutor(
+        pool: Any = None
+        if concurrency > 1 and len(records) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(
                 max_workers=concurrency, thread_name_prefix="dynsecrets-revoke"
-            ) as pool:
-                list(pool.map(one, records))
+            )
+        try:
+            for start in range(0, len(records), RevokeBatch.SIZE):
+                chunk = records[start : start + RevokeBatch.SIZE]
+                if pool is None:
+                    for r in chunk:
+                        one(r)
+                else:
+                    list(pool.map(one, chunk))
+                batch.flush()
+        finally:
+            batch.flush()
+            if pool is not None:
+                pool.shutdown()
         return RevokeSummary(revoked=len(records) - len(failed), failed=failed)
 
     def _revoke_record(
-        self, rec: LeaseRecord, *, force: bool = False, reason: str = "revoke"
+        self,
+        rec: LeaseRecord,
+        *,
+        force: bool = False,
+        reason: str = "revoke",
+        batch: RevokeBatch | None = None,
     ) -> str | None:
         """Revoke one stored lease; return None on success or the error text.
 
         On failure the lease stays, with its attempt count, error and next retry.
+        With a ``batch``, the store row is deleted when the batch is flushed.
         """
         try:
-            mount = self._mount_record(rec.mount)
-            provider = self._provider(mount)
-            config = self._config(mount, provider)
+            provider, config = (batch or RevokeBatch(self)).provider(rec.mount)
             # A pending lease may have created objects whatever its capabilities say.
             if rec.revocable or rec.state != LeaseState.ACTIVE:
                 self.retry.call(lambda: provider.revoke(config, rec.plan, rec.revocation))
         except DynSecretsError as exc:
             if force:
                 log.warning("force-revoked %s although the cloud refused: %s", rec.lease_id, exc)
-                self.store.delete_lease(rec.lease_id)
+                self._forget(rec.lease_id, batch)
                 return None
             attempts = rec.attempts + 1
             irrevocable = attempts >= self.max_attempts
@@ -763,15 +784,25 @@ class Engine:
             if irrevocable and rec.state != LeaseState.IRREVOCABLE:
                 self._emit("irrevocable", rec.lease_id, rec.mount, rec.role, _error_text(exc))
             return _error_text(exc)
-        self.store.delete_lease(rec.lease_id)
+        self._forget(rec.lease_id, batch)
         log.info("revoked lease %s (%s)", rec.lease_id, reason)
         kind = {"expiry": "expire", "recovery": "recover"}.get(reason, "revoke")
         self._emit(kind, rec.lease_id, rec.mount, rec.role)
         return None
 
+    def _forget(self, lease_id: str, batch: RevokeBatch | None) -> None:
+        if batch is None:
+            self.store.delete_lease(lease_id)
+        else:
+            batch.forget(lease_id)
+
     def _backoff(self, attempts: int) -> float:
         """About 10 s, doubling per attempt, capped at 1 h, +-50 % jitter (as Vault)."""
         base = min(3600.0, 10.0 * 2 ** max(0, attempts - 1))
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random()  # noqa: S311 (jitter, not secrets)
         return float(base * (0.5 + self._rng.random()))
 
     def expire_due(self, *, concurrency: int = 4) -> int:
@@ -786,7 +817,7 @@ class Engine:
         handles the rest."""
         try:
             now = self.clock.now()
-            owner = f"open:{uuid.uuid4().hex}"
+            owner = f"open:{os.urandom(8).hex()}"
             for rec in self.store.claim_due(
                 now,
                 owner=owner,
@@ -880,6 +911,42 @@ class Engine:
             f"{path!r} is not a known path; use <mount>/config/root, <mount>/config/lease, "
             "<mount>/roles/<name> or <mount>/creds/<role>"
         )
+
+
+class RevokeBatch:
+    """Shared state for revoking many leases: each mount's provider and config are
+    read once, and revoked leases leave the store in one transaction per batch
+    rather than one each. (A crash before the flush only means those leases are
+    revoked again, which revocation allows.)"""
+
+    SIZE = 256
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._mounts: dict[str, tuple[Provider, dict[str, Any]]] = {}
+        self._done: list[str] = []
+        self._lock = threading.Lock()
+
+    def provider(self, path: str) -> tuple[Provider, dict[str, Any]]:
+        with self._lock:
+            cached = self._mounts.get(path)
+        if cached is None:
+            rec = self.engine._mount_record(path)
+            provider = self.engine._provider(rec)
+            cached = (provider, self.engine._config(rec, provider))
+            with self._lock:
+                self._mounts[path] = cached
+        return cached
+
+    def forget(self, lease_id: str) -> None:
+        with self._lock:
+            self._done.append(lease_id)
+
+    def flush(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        if done:
+            self.engine.store.delete_leases(done)
 
 
 def _secret_data(data: Mapping[str, Any], secret_keys: frozenset[str] | None) -> Any:

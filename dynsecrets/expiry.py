@@ -10,11 +10,9 @@ claims when the deadline passes, and another worker takes them over.
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import uuid
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .store.base import LeaseRecord
 
@@ -50,13 +48,13 @@ class ExpiryWorker:
         self.concurrency = concurrency
         self.batch = batch
         self.interval = interval
-        self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self.name = name or f"worker-{os.urandom(4).hex()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self, *, limit: int | None = None) -> int:
         """Claim and revoke everything due now. Returns how many leases were revoked."""
-        owner = f"{self.name}:{uuid.uuid4().hex}"
+        owner = f"{self.name}:{os.urandom(8).hex()}"
         seen: set[str] = set()
         revoked = 0
         while not self._stop.is_set():
@@ -74,27 +72,38 @@ class ExpiryWorker:
         return revoked
 
     def _revoke_batch(self, batch: list[LeaseRecord]) -> int:
-        by_mount: dict[str, list[LeaseRecord]] = defaultdict(list)
+        from .engine import RevokeBatch
+
+        shared = RevokeBatch(self.engine)
+        try:
+            return self._revoke_all(batch, shared)
+        finally:
+            shared.flush()  # revoked leases leave the store in one transaction
+
+    def _revoke_all(self, batch: list[LeaseRecord], shared: Any) -> int:
+        from concurrent.futures import ThreadPoolExecutor  # only when there is work
+
+        by_mount: dict[str, list[LeaseRecord]] = {}
         for rec in batch:
-            by_mount[rec.mount].append(rec)
+            by_mount.setdefault(rec.mount, []).append(rec)
 
         def drain(records: list[LeaseRecord]) -> int:
             # One mount's leases, `concurrency` at a time.
             if len(records) == 1 or self.concurrency == 1:
-                return sum(self._revoke(r) for r in records)
+                return sum(self._revoke(r, shared) for r in records)
             with ThreadPoolExecutor(
                 self.concurrency, thread_name_prefix="dynsecrets-expiry"
             ) as pool:
-                return sum(pool.map(self._revoke, records))
+                return sum(pool.map(lambda r: self._revoke(r, shared), records))
 
         if len(by_mount) == 1:
             return drain(next(iter(by_mount.values())))
         with ThreadPoolExecutor(len(by_mount), thread_name_prefix="dynsecrets-mount") as pool:
             return sum(pool.map(drain, by_mount.values()))
 
-    def _revoke(self, rec: LeaseRecord) -> int:
+    def _revoke(self, rec: LeaseRecord, shared: Any = None) -> int:
         reason = "recovery" if rec.state == "pending" else "expiry"
-        return 1 if self.engine._revoke_record(rec, reason=reason) is None else 0
+        return 1 if self.engine._revoke_record(rec, reason=reason, batch=shared) is None else 0
 
     # -- background thread -------------------------------------------------------------
     def start(self) -> ExpiryWorker:

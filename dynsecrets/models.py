@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .ttl import format_duration
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = ["Capabilities", "Lease", "LeaseInfo", "LeaseState", "MountInfo", "Role", "SecretData"]
 
@@ -22,6 +24,8 @@ def _to_dict(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _utc(ts: float) -> dt.datetime:
+    import datetime as dt
+
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
 
 

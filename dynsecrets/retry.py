@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from .clock import Clock, SystemClock
 from .errors import TransientProviderError
 
+if TYPE_CHECKING:
+    import random
+
 __all__ = ["RetryPolicy"]
 
 T = TypeVar("T")
 
 
-@attrs.frozen
+def _new_rng() -> Any:
+    import random
+
+    return random.Random()  # noqa: S311 (jitter, not secrets)
+
+
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class RetryPolicy:
     """Retry :class:`TransientProviderError` until ``budget`` seconds have passed.
 
@@ -29,7 +37,9 @@ class RetryPolicy:
     initial: float = 0.2
     maximum: float = 5.0
     clock: Clock = attrs.field(factory=SystemClock)
-    rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)  # jitter only
+    rng: random.Random = attrs.field(
+        factory=lambda: _new_rng(), eq=False, repr=False
+    )  # jitter only
 
     def delay(self, attempt: int) -> float:
         base = min(self.maximum, self.initial * (2**attempt))

@@ -28,7 +28,7 @@ _FALSE = {"false", "0", "no", "off"}
 _MAX_TEXT = 128 * 1024
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class Field:
     """One field of a schema.
 
@@ -121,7 +121,7 @@ def _load_json(name: str, text: str) -> Any:
         raise ValidationError(name, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class Schema:
     """A named set of fields. ``what`` appears in messages ("role", "config")."""
 

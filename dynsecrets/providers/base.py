@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class ProviderContext:
     """What the engine lends a provider: a clock and a retry policy on that clock."""
 
@@ -51,7 +51,7 @@ class ProviderContext:
     )
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class IssueRequest:
     """One request for a credential, as the engine passes it to ``plan`` and ``issue``."""
 
@@ -68,7 +68,7 @@ class IssueRequest:
     max_ttl: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class Issued:
     """What ``issue`` returns.
 

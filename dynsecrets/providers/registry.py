@@ -4,12 +4,13 @@ entry-point group, scanned once on first use (never at import time)."""
 from __future__ import annotations
 
 import threading
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 from ..errors import ProviderLoadError, ProviderNotFound
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from .base import Provider
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderRegistry"]
@@ -30,7 +31,7 @@ class ProviderRegistry:
     def __init__(self, *, entry_points: bool = True) -> None:
         self._explicit: dict[str, type[Provider]] = {}
         self._loaded: dict[str, type[Provider]] = {}
-        self._eps: dict[str, metadata.EntryPoint] | None = None if entry_points else {}
+        self._eps: dict[str, EntryPoint] | None = None if entry_points else {}
         self._lock = threading.Lock()
 
     def register(self, provider: type[Provider], name: str | None = None) -> None:
@@ -39,9 +40,13 @@ class ProviderRegistry:
     def unregister(self, name: str) -> None:
         self._explicit.pop(name, None)
 
-    def _entry_points(self) -> dict[str, metadata.EntryPoint]:
+    def _entry_points(self) -> dict[str, EntryPoint]:
         with self._lock:
             if self._eps is None:
+                # Imported here, not at module level: it costs ~20 ms, paid only by
+                # the first provider lookup.
+                from importlib import metadata
+
                 self._eps = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
             return self._eps
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
 from .base import LeaseRecord, MountRecord, Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["LeaseRecord", "MountRecord", "Store", "default_store_path", "open_store"]
 
 
 def default_store_path() -> Path:
     """``$XDG_DATA_HOME/dynsecrets/dynsecrets.db`` (``~/.local/share`` when unset)."""
+    from pathlib import Path
+
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )

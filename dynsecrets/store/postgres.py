@@ -71,7 +71,6 @@ _MIGRATIONS: list[list[str]] = [
             claim_owner TEXT,
             claim_deadline DOUBLE PRECISION)""",
         "CREATE INDEX leases_due ON leases (due_at)",
-        "CREATE INDEX leases_mount_role ON leases (mount, role)",
         "CREATE INDEX leases_state ON leases (state, due_at)",
     ],
 ]
@@ -228,6 +227,19 @@ class PostgresStore:
         rows = self._rows("SELECT fields FROM roles WHERE mount = %s AND name = %s", (mount, name))
         return dict(json.loads(rows[0][0])) if rows else None
 
+    def get_mount_role(
+        self, path: str, name: str
+    ) -> tuple[MountRecord | None, dict[str, Any] | None]:
+        cols = ", ".join(f"m.{c.strip()}" for c in MOUNT_COLS.split(","))
+        rows = self._rows(
+            f"SELECT {cols}, r.fields FROM mounts m "
+            "LEFT JOIN roles r ON r.mount = m.path AND r.name = %s WHERE m.path = %s",
+            (name, path),
+        )
+        if not rows:
+            return None, None
+        return mount_row(rows[0][:8]), None if rows[0][8] is None else dict(json.loads(rows[0][8]))
+
     def list_roles(self, mount: str) -> list[str]:
         return [
             r[0]
@@ -256,18 +268,21 @@ class PostgresStore:
         expires_at: float,
         max_expires_at: float,
         renewable: bool,
-    ) -> None:
-        self._exec(
-            "UPDATE leases SET state = 'active', revocation = %s, expires_at = %s, max_expires_at = %s, "
-            "due_at = %s, renewable = %s WHERE lease_id = %s",
-            (
-                json.dumps(dict(revocation)),
-                expires_at,
-                max_expires_at,
-                expires_at,
-                renewable,
-                lease_id,
-            ),
+    ) -> bool:
+        return (
+            self._exec(
+                "UPDATE leases SET state = 'active', revocation = %s, expires_at = %s, max_expires_at = %s, "
+                "due_at = %s, renewable = %s WHERE lease_id = %s AND state = 'pending'",
+                (
+                    json.dumps(dict(revocation)),
+                    expires_at,
+                    max_expires_at,
+                    expires_at,
+                    renewable,
+                    lease_id,
+                ),
+            )
+            == 1
         )
 
     def extend_lease(self, lease_id: str, expires_at: float) -> None:
@@ -288,6 +303,9 @@ class PostgresStore:
     def delete_lease(self, lease_id: str) -> bool:
         return self._exec("DELETE FROM leases WHERE lease_id = %s", (lease_id,)) > 0
 
+    def delete_leases(self, lease_ids: list[str]) -> int:
+        return self._exec("DELETE FROM leases WHERE lease_id = ANY(%s)", (list(lease_ids),))
+
     def list_leases(
         self, prefix: str = "", *, state: str | None = None, limit: int | None = None
     ) -> list[LeaseRecord]:
@@ -306,12 +324,11 @@ class PostgresStore:
         return [lease_row(r) for r in self._rows(sql, tuple(args))]
 
     def count_leases(self, mount: str, role: str | None = None) -> int:
-        if role is None:
-            rows = self._rows("SELECT count(*) FROM leases WHERE mount = %s", (mount,))
-        else:
-            rows = self._rows(
-                "SELECT count(*) FROM leases WHERE mount = %s AND role = %s", (mount, role)
-            )
+        # Lease ids are <mount>/creds/<role>/...: a primary-key range, no extra index.
+        lo, hi = prefix_bounds(f"{mount}/creds/{role}/" if role is not None else f"{mount}/")
+        rows = self._rows(
+            "SELECT count(*) FROM leases WHERE lease_id >= %s AND lease_id < %s", (lo, hi)
+        )
         return int(rows[0][0])
 
     def claim_due(

@@ -73,7 +73,6 @@ _MIGRATIONS: list[str] = [
         claim_deadline REAL
     );
     CREATE INDEX leases_due ON leases (due_at);
-    CREATE INDEX leases_mount_role ON leases (mount, role);
     CREATE INDEX leases_state ON leases (state, due_at);
     """,
 ]
@@ -214,6 +213,19 @@ class SQLiteStore:
         rows = self._query("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
         return json.loads(rows[0][0]) if rows else None
 
+    def get_mount_role(
+        self, path: str, name: str
+    ) -> tuple[MountRecord | None, dict[str, Any] | None]:
+        cols = ", ".join(f"m.{c.strip()}" for c in _MOUNT_COLS.split(","))
+        rows = self._query(
+            f"SELECT {cols}, r.fields FROM mounts m "
+            "LEFT JOIN roles r ON r.mount = m.path AND r.name = ? WHERE m.path = ?",
+            (name, path),
+        )
+        if not rows:
+            return None, None
+        return _mount(rows[0][:8]), None if rows[0][8] is None else json.loads(rows[0][8])
+
     def list_roles(self, mount: str) -> list[str]:
         return [
             r[0]
@@ -242,18 +254,22 @@ class SQLiteStore:
         expires_at: float,
         max_expires_at: float,
         renewable: bool,
-    ) -> None:
-        self._exec(
-            "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, "
-            "max_expires_at = ?, due_at = ?, renewable = ? WHERE lease_id = ?",
-            (
-                json.dumps(dict(revocation)),
-                expires_at,
-                max_expires_at,
-                expires_at,
-                int(renewable),
-                lease_id,
-            ),
+    ) -> bool:
+        return (
+            self._exec(
+                "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, "
+                "max_expires_at = ?, due_at = ?, renewable = ? "
+                "WHERE lease_id = ? AND state = 'pending'",
+                (
+                    json.dumps(dict(revocation)),
+                    expires_at,
+                    max_expires_at,
+                    expires_at,
+                    int(renewable),
+                    lease_id,
+                ),
+            )
+            == 1
         )
 
     def extend_lease(self, lease_id: str, expires_at: float) -> None:
@@ -274,6 +290,17 @@ class SQLiteStore:
     def delete_lease(self, lease_id: str) -> bool:
         return self._exec("DELETE FROM leases WHERE lease_id = ?", (lease_id,)) > 0
 
+    def delete_leases(self, lease_ids: list[str]) -> int:
+        deleted = 0
+        with self._tx() as db:
+            for start in range(0, len(lease_ids), 500):
+                chunk = lease_ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                deleted += db.execute(
+                    f"DELETE FROM leases WHERE lease_id IN ({marks})", chunk
+                ).rowcount
+        return deleted
+
     def list_leases(
         self, prefix: str = "", *, state: str | None = None, limit: int | None = None
     ) -> list[LeaseRecord]:
@@ -292,12 +319,12 @@ class SQLiteStore:
         return [_lease(r) for r in self._query(sql, tuple(args))]
 
     def count_leases(self, mount: str, role: str | None = None) -> int:
-        if role is None:
-            rows = self._query("SELECT count(*) FROM leases WHERE mount = ?", (mount,))
-        else:
-            rows = self._query(
-                "SELECT count(*) FROM leases WHERE mount = ? AND role = ?", (mount, role)
-            )
+        # Lease ids are <mount>/creds/<role>/...: a primary-key range, no extra index
+        # (one index less to write on every issue).
+        lo, hi = prefix_bounds(f"{mount}/creds/{role}/" if role is not None else f"{mount}/")
+        rows = self._query(
+            "SELECT count(*) FROM leases WHERE lease_id >= ? AND lease_id < ?", (lo, hi)
+        )
         return int(rows[0][0])
 
     def claim_due(

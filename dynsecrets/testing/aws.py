@@ -19,14 +19,25 @@ class MotoServer:
     """moto in server mode, over HTTP on 127.0.0.1, in a background thread."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, aws_managed_policies: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        aws_managed_policies: bool = False,
+        process: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.aws_managed_policies = aws_managed_policies
+        #: Run moto in its own process (benchmarks: client and server then do not
+        #: share one interpreter lock), rather than in a thread of this one.
+        self.process = process
         self._server: Any = None
+        self._proc: Any = None
 
     def start(self) -> MotoServer:
+        if self.process:
+            return self._start_process()
         try:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:
@@ -76,7 +87,41 @@ class MotoServer:
         with urllib.request.urlopen(req, timeout=10):  # noqa: S310
             pass
 
+    def _start_process(self) -> MotoServer:
+        import os
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        if not self.port:
+            with socket.socket() as s:
+                s.bind((self.host, 0))
+                self.port = s.getsockname()[1]
+        env = dict(os.environ)
+        if self.aws_managed_policies:
+            env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto server did not start on {self.host}:{self.port}")
+
     def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None
         if self._server is not None:
             self._server.stop()
             self._server = None

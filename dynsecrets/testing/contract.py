@@ -258,6 +258,26 @@ class StoreContract:
         assert store.get_mount("m") is None
         assert store.get_role("m", "r") is None
 
+    def test_mount_and_role_in_one_read(self, store: Store) -> None:
+        assert store.get_mount_role("m", "r") == (None, None)
+        store.create_mount(MountRecord("m", "fake", 10, 20))
+        mount, role = store.get_mount_role("m", "r")
+        assert mount is not None and mount.path == "m" and role is None
+        store.put_role("m", "r", {"x": [1]})
+        assert store.get_mount_role("m", "r") == (store.get_mount("m"), {"x": [1]})
+
+    def test_activation_only_from_pending(self, store: Store) -> None:
+        store.insert_lease(self.lease("m/creds/r/p", state=LeaseState.PENDING))
+        for lease_id, expected in (
+            ("m/creds/r/p", True),
+            ("m/creds/r/p", False),
+            ("m/creds/r/gone", False),
+        ):
+            activated = store.activate_lease(
+                lease_id, revocation={}, expires_at=5.0, max_expires_at=9.0, renewable=True
+            )
+            assert activated is expected, lease_id
+
     def test_role_round_trip(self, store: Store) -> None:
         store.create_mount(MountRecord("m", "fake", 10, 20))
         store.put_role("m", "b", {"x": 1, "l": ["a"]})
@@ -294,6 +314,13 @@ class StoreContract:
         assert store.delete_lease(rec.lease_id) is True
         assert store.delete_lease(rec.lease_id) is False
         assert store.get_lease(rec.lease_id) is None
+
+    def test_delete_many(self, store: Store) -> None:
+        for i in range(3):
+            store.insert_lease(self.lease(f"m/creds/r/{i}"))
+        assert store.delete_leases(["m/creds/r/0", "m/creds/r/2", "m/creds/r/none"]) == 2
+        assert [r.lease_id for r in store.list_leases()] == ["m/creds/r/1"]
+        assert store.delete_leases([]) == 0
 
     def test_prefix_listing_and_counts(self, store: Store) -> None:
         for lid in ("a/creds/x/1", "a/creds/x/2", "a/creds/xy/1", "b/creds/x/1"):
