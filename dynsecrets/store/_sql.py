@@ -1,11 +1,15 @@
-"""Column lists and row mapping shared by the SQL stores."""
+"""What the SQL stores share: column lists, row mapping, and every operation that
+reads the same in SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from .base import LeaseRecord, MountRecord
+from ..errors import MountExists
+from .base import LeaseRecord, MountRecord, prefix_bounds
 
 LEASE_COLS = (
     "lease_id, mount, role, state, plan, revocation, issued_at, expires_at, max_expires_at, "
@@ -83,3 +87,205 @@ def mount_values(mount: MountRecord) -> tuple[Any, ...]:
         mount.config,
         mount.created_at,
     )
+
+
+def marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SQLStore:
+    """The store operations both SQL backends share, written once with ``?``
+    placeholders. A backend supplies ``_rows``, ``_exec``, ``_tx`` (a transaction
+    whose ``execute(sql, args)`` returns a cursor), ``_unique_violation``,
+    ``claim_due`` and its own migrations."""
+
+    url: str
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
+        raise NotImplementedError
+
+    def _tx(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _unique_violation(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    # -- mounts -------------------------------------------------------------------
+    def create_mount(self, mount: MountRecord) -> None:
+        try:
+            self._exec(
+                f"INSERT INTO mounts ({MOUNT_COLS}) VALUES ({marks(8)})", mount_values(mount)
+            )
+        except Exception as exc:
+            if self._unique_violation(exc):
+                raise MountExists(f"a mount already exists at {mount.path}/") from exc
+            raise
+
+    def get_mount(self, path: str) -> MountRecord | None:
+        rows = self._rows(f"SELECT {MOUNT_COLS} FROM mounts WHERE path = ?", (path,))
+        return mount_row(rows[0]) if rows else None
+
+    def list_mounts(self) -> list[MountRecord]:
+        return [mount_row(r) for r in self._rows(f"SELECT {MOUNT_COLS} FROM mounts ORDER BY path")]
+
+    def update_mount(self, path: str, **changes: Any) -> None:
+        bad = set(changes) - MOUNT_FIELDS
+        if bad:
+            raise ValueError(f"not mount fields: {sorted(bad)}")
+        if changes:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            self._exec(f"UPDATE mounts SET {sets} WHERE path = ?", (*changes.values(), path))
+
+    def delete_mount(self, path: str) -> None:
+        with self._tx() as tx:
+            tx.execute("DELETE FROM roles WHERE mount = ?", (path,))
+            tx.execute("DELETE FROM mounts WHERE path = ?", (path,))
+
+    # -- roles --------------------------------------------------------------------
+    def put_role(self, mount: str, name: str, fields: Mapping[str, Any]) -> None:
+        self._exec(
+            "INSERT INTO roles (mount, name, fields) VALUES (?, ?, ?) "
+            "ON CONFLICT (mount, name) DO UPDATE SET fields = excluded.fields",
+            (mount, name, json.dumps(dict(fields))),
+        )
+
+    def get_role(self, mount: str, name: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    def get_mount_role(
+        self, path: str, name: str
+    ) -> tuple[MountRecord | None, dict[str, Any] | None]:
+        cols = ", ".join(f"m.{c.strip()}" for c in MOUNT_COLS.split(","))
+        rows = self._rows(
+            f"SELECT {cols}, r.fields FROM mounts m "
+            "LEFT JOIN roles r ON r.mount = m.path AND r.name = ? WHERE m.path = ?",
+            (name, path),
+        )
+        if not rows:
+            return None, None
+        return mount_row(rows[0][:8]), None if rows[0][8] is None else dict(json.loads(rows[0][8]))
+
+    def list_roles(self, mount: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._rows("SELECT name FROM roles WHERE mount = ? ORDER BY name", (mount,))
+        ]
+
+    def delete_role(self, mount: str, name: str) -> bool:
+        return self._exec("DELETE FROM roles WHERE mount = ? AND name = ?", (mount, name)) > 0
+
+    # -- leases -------------------------------------------------------------------
+    def insert_lease(self, lease: LeaseRecord) -> None:
+        self._exec(f"INSERT INTO leases ({LEASE_COLS}) VALUES ({marks(16)})", lease_values(lease))
+
+    def get_lease(self, lease_id: str) -> LeaseRecord | None:
+        rows = self._rows(f"SELECT {LEASE_COLS} FROM leases WHERE lease_id = ?", (lease_id,))
+        return lease_row(rows[0]) if rows else None
+
+    def activate_lease(
+        self,
+        lease_id: str,
+        *,
+        revocation: Mapping[str, Any],
+        expires_at: float,
+        max_expires_at: float,
+        renewable: bool,
+    ) -> bool:
+        # Only a pending lease: recovery may have revoked it meanwhile.
+        changed = self._exec(
+            "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, max_expires_at = ?, "
+            "due_at = ?, renewable = ? WHERE lease_id = ? AND state = 'pending'",
+            (
+                json.dumps(dict(revocation)),
+                expires_at,
+                max_expires_at,
+                expires_at,
+                renewable,
+                lease_id,
+            ),
+        )
+        return changed == 1
+
+    def extend_lease(self, lease_id: str, expires_at: float) -> None:
+        self._exec(
+            "UPDATE leases SET expires_at = ?, due_at = ? WHERE lease_id = ? AND state = 'active'",
+            (expires_at, expires_at, lease_id),
+        )
+
+    def record_failure(
+        self, lease_id: str, *, state: str, attempts: int, last_error: str, due_at: float
+    ) -> None:
+        self._exec(
+            "UPDATE leases SET state = ?, attempts = ?, last_error = ?, due_at = ?, "
+            "claim_owner = NULL, claim_deadline = NULL WHERE lease_id = ?",
+            (state, attempts, last_error, due_at, lease_id),
+        )
+
+    def delete_lease(self, lease_id: str) -> bool:
+        return self._exec("DELETE FROM leases WHERE lease_id = ?", (lease_id,)) > 0
+
+    def delete_leases(self, lease_ids: list[str]) -> int:
+        deleted = 0
+        with self._tx() as tx:
+            for start in range(0, len(lease_ids), 500):
+                chunk = lease_ids[start : start + 500]
+                cur = tx.execute(
+                    f"DELETE FROM leases WHERE lease_id IN ({marks(len(chunk))})", chunk
+                )
+                deleted += cur.rowcount
+        return deleted
+
+    def list_leases(
+        self, prefix: str = "", *, state: str | None = None, limit: int | None = None
+    ) -> list[LeaseRecord]:
+        sql = f"SELECT {LEASE_COLS} FROM leases WHERE 1 = 1"
+        args: list[Any] = []
+        if prefix:
+            sql += " AND lease_id >= ? AND lease_id < ?"
+            args += prefix_bounds(prefix)
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        sql += " ORDER BY lease_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [lease_row(r) for r in self._rows(sql, args)]
+
+    def count_leases(self, mount: str, role: str | None = None) -> int:
+        # Lease ids are <mount>/creds/<role>/...: a primary-key range, no extra index
+        # (one index less to write on every issue).
+        lo, hi = prefix_bounds(f"{mount}/creds/{role}/" if role is not None else f"{mount}/")
+        rows = self._rows(
+            "SELECT count(*) FROM leases WHERE lease_id >= ? AND lease_id < ?", (lo, hi)
+        )
+        return int(rows[0][0])
+
+    def next_due(self) -> float | None:
+        rows = self._rows("SELECT min(due_at) FROM leases")
+        return None if rows[0][0] is None else float(rows[0][0])
+
+    def release_claim(self, lease_id: str, owner: str) -> None:
+        self._exec(
+            "UPDATE leases SET claim_owner = NULL, claim_deadline = NULL "
+            "WHERE lease_id = ? AND claim_owner = ?",
+            (lease_id, owner),
+        )
+
+    # -- meta ------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def put_meta_if_absent(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` exists; return what is stored (first writer wins)."""
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, value),
+            )
+            return str(tx.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])

@@ -12,24 +12,15 @@ application nodes and workers on one set of leases.
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import MissingDependency, MountExists, SchemaVersionError, StoreError, ValidationError
-from ._sql import (
-    LEASE_COLS,
-    MOUNT_COLS,
-    MOUNT_FIELDS,
-    lease_row,
-    lease_values,
-    mount_row,
-    mount_values,
-)
-from .base import LeaseRecord, MountRecord, prefix_bounds
+from ..errors import MissingDependency, SchemaVersionError, StoreError, ValidationError
+from ._sql import LEASE_COLS, SQLStore, lease_row
+from .base import LeaseRecord
 
 __all__ = ["PostgresStore"]
 
@@ -86,7 +77,15 @@ def _masked(url: str) -> str:
     return urllib.parse.urlunsplit(parts)
 
 
-class PostgresStore:
+class _Tx:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql.replace("?", "%s"), args)
+
+
+class PostgresStore(SQLStore):
     """PostgreSQL store; safe to share between threads, processes and nodes."""
 
     def __init__(
@@ -177,159 +176,22 @@ class PostgresStore:
                 conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
             )
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    # psycopg speaks %s; the shared SQL is written with ?.
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._conn() as conn:
-            return list(conn.execute(sql, args).fetchall())
+            return list(conn.execute(sql.replace("?", "%s"), args).fetchall())
 
-    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._conn() as conn:
-            return int(conn.execute(sql, args).rowcount)
+            return int(conn.execute(sql.replace("?", "%s"), args).rowcount)
 
-    # -- mounts -------------------------------------------------------------------
-    def create_mount(self, mount: MountRecord) -> None:
-        try:
-            self._exec(
-                f"INSERT INTO mounts ({MOUNT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                mount_values(mount),
-            )
-        except self._psycopg.errors.UniqueViolation as exc:
-            raise MountExists(f"a mount already exists at {mount.path}/") from exc
-
-    def get_mount(self, path: str) -> MountRecord | None:
-        rows = self._rows(f"SELECT {MOUNT_COLS} FROM mounts WHERE path = %s", (path,))
-        return mount_row(rows[0]) if rows else None
-
-    def list_mounts(self) -> list[MountRecord]:
-        return [mount_row(r) for r in self._rows(f"SELECT {MOUNT_COLS} FROM mounts ORDER BY path")]
-
-    def update_mount(self, path: str, **changes: Any) -> None:
-        bad = set(changes) - MOUNT_FIELDS
-        if bad:
-            raise ValueError(f"not mount fields: {sorted(bad)}")
-        if changes:
-            sets = ", ".join(f"{k} = %s" for k in changes)
-            self._exec(f"UPDATE mounts SET {sets} WHERE path = %s", (*changes.values(), path))
-
-    def delete_mount(self, path: str) -> None:
+    @contextmanager
+    def _tx(self) -> Iterator[_Tx]:
         with self._conn() as conn, conn.transaction():
-            conn.execute("DELETE FROM roles WHERE mount = %s", (path,))
-            conn.execute("DELETE FROM mounts WHERE path = %s", (path,))
+            yield _Tx(conn)
 
-    # -- roles --------------------------------------------------------------------
-    def put_role(self, mount: str, name: str, fields: Mapping[str, Any]) -> None:
-        self._exec(
-            "INSERT INTO roles (mount, name, fields) VALUES (%s, %s, %s) "
-            "ON CONFLICT (mount, name) DO UPDATE SET fields = excluded.fields",
-            (mount, name, json.dumps(dict(fields))),
-        )
-
-    def get_role(self, mount: str, name: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT fields FROM roles WHERE mount = %s AND name = %s", (mount, name))
-        return dict(json.loads(rows[0][0])) if rows else None
-
-    def get_mount_role(
-        self, path: str, name: str
-    ) -> tuple[MountRecord | None, dict[str, Any] | None]:
-        cols = ", ".join(f"m.{c.strip()}" for c in MOUNT_COLS.split(","))
-        rows = self._rows(
-            f"SELECT {cols}, r.fields FROM mounts m "
-            "LEFT JOIN roles r ON r.mount = m.path AND r.name = %s WHERE m.path = %s",
-            (name, path),
-        )
-        if not rows:
-            return None, None
-        return mount_row(rows[0][:8]), None if rows[0][8] is None else dict(json.loads(rows[0][8]))
-
-    def list_roles(self, mount: str) -> list[str]:
-        return [
-            r[0]
-            for r in self._rows("SELECT name FROM roles WHERE mount = %s ORDER BY name", (mount,))
-        ]
-
-    def delete_role(self, mount: str, name: str) -> bool:
-        return self._exec("DELETE FROM roles WHERE mount = %s AND name = %s", (mount, name)) > 0
-
-    # -- leases -------------------------------------------------------------------
-    def insert_lease(self, lease: LeaseRecord) -> None:
-        self._exec(
-            f"INSERT INTO leases ({LEASE_COLS}) VALUES ({', '.join(['%s'] * 16)})",
-            lease_values(lease),
-        )
-
-    def get_lease(self, lease_id: str) -> LeaseRecord | None:
-        rows = self._rows(f"SELECT {LEASE_COLS} FROM leases WHERE lease_id = %s", (lease_id,))
-        return lease_row(rows[0]) if rows else None
-
-    def activate_lease(
-        self,
-        lease_id: str,
-        *,
-        revocation: Mapping[str, Any],
-        expires_at: float,
-        max_expires_at: float,
-        renewable: bool,
-    ) -> bool:
-        return (
-            self._exec(
-                "UPDATE leases SET state = 'active', revocation = %s, expires_at = %s, max_expires_at = %s, "
-                "due_at = %s, renewable = %s WHERE lease_id = %s AND state = 'pending'",
-                (
-                    json.dumps(dict(revocation)),
-                    expires_at,
-                    max_expires_at,
-                    expires_at,
-                    renewable,
-                    lease_id,
-                ),
-            )
-            == 1
-        )
-
-    def extend_lease(self, lease_id: str, expires_at: float) -> None:
-        self._exec(
-            "UPDATE leases SET expires_at = %s, due_at = %s WHERE lease_id = %s AND state = 'active'",
-            (expires_at, expires_at, lease_id),
-        )
-
-    def record_failure(
-        self, lease_id: str, *, state: str, attempts: int, last_error: str, due_at: float
-    ) -> None:
-        self._exec(
-            "UPDATE leases SET state = %s, attempts = %s, last_error = %s, due_at = %s, "
-            "claim_owner = NULL, claim_deadline = NULL WHERE lease_id = %s",
-            (state, attempts, last_error, due_at, lease_id),
-        )
-
-    def delete_lease(self, lease_id: str) -> bool:
-        return self._exec("DELETE FROM leases WHERE lease_id = %s", (lease_id,)) > 0
-
-    def delete_leases(self, lease_ids: list[str]) -> int:
-        return self._exec("DELETE FROM leases WHERE lease_id = ANY(%s)", (list(lease_ids),))
-
-    def list_leases(
-        self, prefix: str = "", *, state: str | None = None, limit: int | None = None
-    ) -> list[LeaseRecord]:
-        sql = f"SELECT {LEASE_COLS} FROM leases WHERE TRUE"
-        args: list[Any] = []
-        if prefix:
-            sql += " AND lease_id >= %s AND lease_id < %s"
-            args += prefix_bounds(prefix)
-        if state is not None:
-            sql += " AND state = %s"
-            args.append(state)
-        sql += " ORDER BY lease_id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(limit)
-        return [lease_row(r) for r in self._rows(sql, tuple(args))]
-
-    def count_leases(self, mount: str, role: str | None = None) -> int:
-        # Lease ids are <mount>/creds/<role>/...: a primary-key range, no extra index.
-        lo, hi = prefix_bounds(f"{mount}/creds/{role}/" if role is not None else f"{mount}/")
-        rows = self._rows(
-            "SELECT count(*) FROM leases WHERE lease_id >= %s AND lease_id < %s", (lo, hi)
-        )
-        return int(rows[0][0])
+    def _unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._psycopg.errors.UniqueViolation)
 
     def claim_due(
         self, now: float, *, owner: str, deadline: float, limit: int, state: str | None = None
@@ -350,29 +212,6 @@ class PostgresStore:
         )
         rows = self._rows(sql, (*args, limit, owner, deadline))
         return sorted((lease_row(r) for r in rows), key=lambda r: r.due_at)
-
-    def next_due(self) -> float | None:
-        rows = self._rows("SELECT min(due_at) FROM leases")
-        return None if rows[0][0] is None else float(rows[0][0])
-
-    def release_claim(self, lease_id: str, owner: str) -> None:
-        self._exec(
-            "UPDATE leases SET claim_owner = NULL, claim_deadline = NULL WHERE lease_id = %s AND claim_owner = %s",
-            (lease_id, owner),
-        )
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._rows("SELECT value FROM meta WHERE key = %s", (key,))
-        return str(rows[0][0]) if rows else None
-
-    def put_meta_if_absent(self, key: str, value: str) -> str:
-        self._exec(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
-            (key, value),
-        )
-        got = self.get_meta(key)
-        assert got is not None
-        return got
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests)."""
