@@ -91,8 +91,10 @@ def bulk_insert(engine: Engine, n: int, *, due_in: float, start_at: float | None
         "lease_id, mount, role, state, plan, revocation, issued_at, expires_at, max_expires_at, "
         "due_at, renewable, revocable, attempts"
     )
+    from dynsecrets.store.sqlite import SQLiteStore
+
     store: Any = engine.store
-    if hasattr(store, "_tx"):
+    if isinstance(store, SQLiteStore):
         with store._tx() as db:
             db.executemany(f"INSERT INTO leases ({cols}) VALUES ({', '.join('?' * 13)})", rows)
     else:
