@@ -48,7 +48,11 @@ def _charts(results: dict[str, Any], out: Path) -> list[str]:
                 label="16 KB per lease (reference)",
             )
             ax.set_ylim(bottom=0, top=max(ys) * 3)
+        if key == "open_to_issue_ms":
+            ax.axhline(50, color="tab:red", linestyle=":", label="goal: 50 ms")
+            ax.set_ylim(bottom=0, top=max(max(ys) * 2, 60))
         ax.set_xscale("symlog", linthresh=10_000)
+        ax.set_xlim(left=0, right=max(counts) * 1.5)
         ax.set_xlabel("stored leases")
         ax.set_ylabel(label.split(" (")[1].rstrip(")"))
         ax.set_title(label, fontsize=10)
