@@ -42,3 +42,7 @@ class TestFakeTokens(ProviderContract):
     @pytest.fixture
     def role_fields(self) -> dict[str, Any]:
         return {"credential_type": "token"}
+
+    @pytest.fixture
+    def broken_config(self) -> dict[str, Any]:
+        return {"api_key": "not-the-root-key"}
