@@ -39,7 +39,7 @@ from .errors import (
     ValidationError,
 )
 from .expiry import ExpiryWorker
-from .models import Lease, LeaseInfo, LeaseState, MountInfo, Role
+from .models import Lease, LeaseInfo, LeaseState, MountInfo, Role, SecretData
 from .providers.base import IssueRequest, ManagedIdentity, Provider, ProviderContext
 from .providers.registry import ProviderRegistry
 from .retry import RetryPolicy
@@ -567,7 +567,7 @@ class Engine:
             revocable=caps.revocable,
             issued_at=now,
             expires_at=expires_at,
-            data=_secret_data(issued.data, issued.secret_keys),
+            data=SecretData(issued.data, issued.secret_keys),
             warnings=tuple(warnings) + tuple(issued.warnings),
             env=issued.env,
         )
@@ -947,12 +947,6 @@ class RevokeBatch:
             done, self._done = self._done, []
         if done:
             self.engine.store.delete_leases(done)
-
-
-def _secret_data(data: Mapping[str, Any], secret_keys: frozenset[str] | None) -> Any:
-    from .models import SecretData
-
-    return SecretData(data, secret_keys)
 
 
 def _info(rec: LeaseRecord) -> LeaseInfo:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import attrs
 
 from ..clock import Clock, SystemClock
-from ..errors import DynSecretsError, PermanentProviderError, ProviderError, ValidationError
+from ..errors import DynSecretsError, PermanentProviderError, ProviderError
 from ..models import Capabilities
 from ..retry import RetryPolicy
 from ..schema import Schema
@@ -218,11 +218,3 @@ class Provider(abc.ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release clients and connections."""
-
-
-def require(fields: Mapping[str, Any], name: str, message: str) -> Any:
-    """Return ``fields[name]`` or raise a ValidationError naming it."""
-    value = fields.get(name)
-    if value in (None, "", []):
-        raise ValidationError(name, message)
-    return value
