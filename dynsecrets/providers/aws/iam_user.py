@@ -94,6 +94,34 @@ def issue(iam: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
     )
 
 
+# (list operation, its result key, delete operation, the delete's id parameter,
+# the id's field in each listed item: None when the list returns bare names).
+_Sweep = tuple[str, str, str, str, "str | None"]
+_ATTACHED: tuple[_Sweep, ...] = (
+    ("ListAccessKeys", "AccessKeyMetadata", "DeleteAccessKey", "AccessKeyId", "AccessKeyId"),
+    ("ListUserPolicies", "PolicyNames", "DeleteUserPolicy", "PolicyName", None),
+    ("ListAttachedUserPolicies", "AttachedPolicies", "DetachUserPolicy", "PolicyArn", "PolicyArn"),
+    ("ListGroupsForUser", "Groups", "RemoveUserFromGroup", "GroupName", "GroupName"),
+)
+_EXTRAS: tuple[_Sweep, ...] = (
+    ("ListMFADevices", "MFADevices", "DeactivateMFADevice", "SerialNumber", "SerialNumber"),
+    (
+        "ListSigningCertificates",
+        "Certificates",
+        "DeleteSigningCertificate",
+        "CertificateId",
+        "CertificateId",
+    ),
+    (
+        "ListSSHPublicKeys",
+        "SSHPublicKeys",
+        "DeleteSSHPublicKey",
+        "SSHPublicKeyId",
+        "SSHPublicKeyId",
+    ),
+)
+
+
 class _Steps:
     """Run every step; "not found" is success; collect the rest."""
 
@@ -123,6 +151,18 @@ class _Steps:
         self.run(operation, collect)
         return list(items)
 
+    def delete_each(self, iam: Any, user: str, sweeps: tuple[_Sweep, ...]) -> None:
+        """For each sweep: page through what the user holds, delete every item."""
+        from botocore import xform_name  # ListSSHPublicKeys -> list_ssh_public_keys, as boto3 does
+
+        for list_op, key, delete_op, param, field in sweeps:
+            delete = getattr(iam, xform_name(delete_op))
+            for item in self.pages(
+                list_op, iam.get_paginator(xform_name(list_op)), key, UserName=user
+            ):
+                value = item if field is None else item[field]
+                self.run(delete_op, functools.partial(delete, UserName=user, **{param: value}))
+
 
 def revoke(
     iam: Any, retry: RetryPolicy, plan: Mapping[str, Any], revocation: Mapping[str, Any] | None
@@ -131,40 +171,7 @@ def revoke(
     if revocation is not None and _fast_revoke(iam, retry, plan, revocation):
         return
     steps = _Steps(retry)
-    page = iam.get_paginator
-    for key in steps.pages(
-        "ListAccessKeys", page("list_access_keys"), "AccessKeyMetadata", UserName=user
-    ):
-        steps.run(
-            "DeleteAccessKey",
-            functools.partial(iam.delete_access_key, UserName=user, AccessKeyId=key["AccessKeyId"]),
-        )
-    for name in steps.pages(
-        "ListUserPolicies", page("list_user_policies"), "PolicyNames", UserName=user
-    ):
-        steps.run(
-            "DeleteUserPolicy",
-            functools.partial(iam.delete_user_policy, UserName=user, PolicyName=name),
-        )
-    for pol in steps.pages(
-        "ListAttachedUserPolicies",
-        page("list_attached_user_policies"),
-        "AttachedPolicies",
-        UserName=user,
-    ):
-        steps.run(
-            "DetachUserPolicy",
-            functools.partial(iam.detach_user_policy, UserName=user, PolicyArn=pol["PolicyArn"]),
-        )
-    for group in steps.pages(
-        "ListGroupsForUser", page("list_groups_for_user"), "Groups", UserName=user
-    ):
-        steps.run(
-            "RemoveUserFromGroup",
-            functools.partial(
-                iam.remove_user_from_group, UserName=user, GroupName=group["GroupName"]
-            ),
-        )
+    steps.delete_each(iam, user, _ATTACHED)
     if _delete_user(steps, iam, user):
         return
     # DeleteConflict: things a human may have added by hand, each of which makes
@@ -184,33 +191,8 @@ def _delete_user(steps: _Steps, iam: Any, user: str) -> bool:
 
 
 def _sweep_extras(steps: _Steps, iam: Any, user: str) -> None:
-    page = iam.get_paginator
     steps.run("DeleteLoginProfile", lambda: iam.delete_login_profile(UserName=user))
-    for dev in steps.pages("ListMFADevices", page("list_mfa_devices"), "MFADevices", UserName=user):
-        steps.run(
-            "DeactivateMFADevice",
-            functools.partial(
-                iam.deactivate_mfa_device, UserName=user, SerialNumber=dev["SerialNumber"]
-            ),
-        )
-    for cert in steps.pages(
-        "ListSigningCertificates", page("list_signing_certificates"), "Certificates", UserName=user
-    ):
-        steps.run(
-            "DeleteSigningCertificate",
-            functools.partial(
-                iam.delete_signing_certificate, UserName=user, CertificateId=cert["CertificateId"]
-            ),
-        )
-    for ssh in steps.pages(
-        "ListSSHPublicKeys", page("list_ssh_public_keys"), "SSHPublicKeys", UserName=user
-    ):
-        steps.run(
-            "DeleteSSHPublicKey",
-            functools.partial(
-                iam.delete_ssh_public_key, UserName=user, SSHPublicKeyId=ssh["SSHPublicKeyId"]
-            ),
-        )
+    steps.delete_each(iam, user, _EXTRAS)
     creds = (
         steps.run(
             "ListServiceSpecificCredentials",
