@@ -15,9 +15,29 @@ _BASE62 = string.ascii_letters + string.digits
 _LIMIT = 62**8
 
 
-def _show(value: object) -> str:
+def _show(value: object, limit: int = 40) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def show(value: object, limit: int = 80) -> str:
+    """``value`` for an error message: repr'd, and cut short, so a 10 KB input
+    does not become a 10 KB error line."""
+    return _show(value, limit)
+
+
+def check_text(value: object, field: str) -> str:
+    """A string that encodes as UTF-8 (undecodable argv bytes arrive as lone
+    surrogates, which databases and signers refuse with their own errors)."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field, f"{_show(value)} is not valid text (undecodable bytes); check its encoding"
+        ) from None
+    return value
 
 
 def check_mount_path(path: object) -> str:
@@ -62,6 +82,7 @@ def random_base62(n: int) -> str:
     return "".join(out[:n])
 
 
-def new_lease_id(mount: str, role: str) -> str:
-    """``<mount>/creds/<role>/<24 random base62>``, as Vault shapes them."""
-    return f"{mount}/creds/{role}/{random_base62(24)}"
+def new_lease_id(mount: str, role: str, kind: str = "creds") -> str:
+    """``<mount>/<creds|sts>/<role>/<24 random base62>``, as Vault shapes them: a lease
+    read through ``sts/`` lives under ``sts/``, so revoking that prefix finds it."""
+    return f"{mount}/{kind}/{role}/{random_base62(24)}"

@@ -24,7 +24,9 @@ inherit it too, so ``except KeyError`` keeps working for lookups::
     │   └── SchemaVersionError
     ├── ProviderError                       what a cloud said, mapped
     │   ├── TransientProviderError          throttling, 5xx, propagation: retried
-    │   └── PermanentProviderError          auth, invalid input: surfaced at once
+    │   │   └── OperationTimeout            the operation's deadline passed
+    │   ├── PermanentProviderError          auth, invalid input: surfaced at once
+    │   └── RevokeErrors                    several steps of one revocation failed
     └── RevocationFailed                    a revoke that the cloud refused; the lease stays
 
 Messages say what was wrong and what to do about it. They never contain a
@@ -46,12 +48,14 @@ __all__ = [
     "MountNotConfigured",
     "MountNotFound",
     "NotFound",
+    "OperationTimeout",
     "PathNotFound",
     "PermanentProviderError",
     "ProviderError",
     "ProviderLoadError",
     "ProviderNotFound",
     "RevocationFailed",
+    "RevokeErrors",
     "RoleNotFound",
     "SchemaVersionError",
     "StoreError",
@@ -145,11 +149,24 @@ class SchemaVersionError(StoreError):
 
 
 class ProviderError(DynSecretsError):
-    """A cloud call failed. ``operation`` names the call, ``code`` the cloud's error code."""
+    """A cloud call failed. ``operation`` names the call, ``code`` the cloud's error code.
 
-    def __init__(self, message: str, *, operation: str | None = None, code: str | None = None):
+    ``nothing_created`` is set by a provider that knows the failed issuance made
+    nothing in the cloud (its first create was refused): the engine then drops the
+    pending lease at once instead of rolling back.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        code: str | None = None,
+        nothing_created: bool = False,
+    ):
         self.operation = operation
         self.code = code
+        self.nothing_created = nothing_created
         super().__init__(message)
 
 
@@ -157,8 +174,20 @@ class TransientProviderError(ProviderError):
     """Throttling, a 5xx, or a propagation delay: worth retrying."""
 
 
+class OperationTimeout(TransientProviderError):
+    """An operation (issue, revoke, renew, rotate) ran out of its deadline."""
+
+
 class PermanentProviderError(ProviderError):
     """Bad credentials, missing permission, invalid input: retrying will not help."""
+
+
+class RevokeErrors(ProviderError):
+    """Several steps of one revocation failed; ``errors`` holds each one."""
+
+    def __init__(self, errors: list[DynSecretsError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors), operation="revoke")
 
 
 class RevocationFailed(DynSecretsError):

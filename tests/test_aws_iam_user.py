@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, LeaseState, ManualClock, Mount
+from dynsecrets.lifecycle import issuance
 from dynsecrets.errors import (
     DynSecretsError,
     LeaseNotFound,
@@ -35,6 +36,7 @@ def test_seed_inline_policy(aws_mount: Mount, iam: Any) -> None:
         "dynsecrets:mount": "aws-us-west-2",
         "dynsecrets:role": "ec2",
         "dynsecrets:lease-id": lease.lease_id,
+        "dynsecrets:store-id": aws_mount.engine.store_id,
     }
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["ec2"]
     doc = iam.get_user_policy(UserName=name, PolicyName="ec2")["PolicyDocument"]
@@ -142,7 +144,7 @@ def test_revoke_is_idempotent_and_paginates(aws_mount: Mount, iam: Any, aws_engi
         )
     rec = aws_engine.store.get_lease(lease.lease_id)
     assert rec is not None
-    config = aws_engine._config(aws_engine._mount_record(aws_mount.path), aws_mount.provider)
+    config = aws_engine.mount(aws_mount.path).root_config()
     aws_mount.provider.revoke(config, rec.plan, None)  # the full sweep, paged
     assert iam_users(iam) == []
     aws_mount.provider.revoke(config, rec.plan, None)  # again: NoSuchEntity is success
@@ -241,14 +243,14 @@ def test_crash_after_each_call_is_recovered(
         raise Crash
 
     faults.after(after, die)
-    monkeypatch.setattr(Engine, "_rollback", lambda *a, **k: None)
+    monkeypatch.setattr(issuance, "rollback", lambda *a, **k: None)
     with pytest.raises(Crash):
         mount.issue("full")
     monkeypatch.undo()
     assert len(iam_users(iam)) == 1
     assert len(first.leases(state=LeaseState.PENDING)) == 1
 
-    aws_clock.advance(first.pending_grace + 1)
+    aws_clock.advance(first.claim_ttl + 1)
     with Engine.open(url, clock=aws_clock) as second:  # a restart recovers it
         assert second.leases() == []
     assert iam_users(iam) == []
@@ -332,7 +334,7 @@ def test_list_managed_finds_only_this_mounts_users(
     mine = aws_mount.issue("ec2")
     other.issue("ec2")
     iam.create_user(UserName="dynsecrets-human")  # our prefix, but not ours
-    config = aws_engine._config(aws_engine._mount_record(aws_mount.path), aws_mount.provider)
+    config = aws_engine.mount(aws_mount.path).root_config()
     found = aws_mount.provider.list_managed(config, aws_mount.path)
     assert [f.lease_id for f in found] == [mine.lease_id]
     aws_mount.provider.delete_managed(config, found[0])

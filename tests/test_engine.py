@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, LeaseState, ManualClock, Mount
+from dynsecrets.lifecycle import issuance
 from dynsecrets.errors import (
     DynSecretsError,
     InvalidTTL,
@@ -187,7 +188,11 @@ def test_issue_creates_identity_and_lease(fake_mount: Mount, fake_cloud: FakeClo
     user = fake_cloud.users[lease.data["user"]]
     assert user.policies == ["read"]
     assert list(user.keys) == [lease.data["access_key"]]
-    assert user.tags == {"dynsecrets-mount": "fake", "dynsecrets-lease": lease.lease_id}
+    assert user.tags == {
+        "dynsecrets-mount": "fake",
+        "dynsecrets-lease": lease.lease_id,
+        "dynsecrets-store": fake_mount.engine.store_id,
+    }
     info = fake_mount.engine.lookup(lease.lease_id)
     assert info.state == LeaseState.ACTIVE and info.expires_at == lease.expires_at
     assert lease.environ()["FAKE_ACCESS_KEY"] == lease.data["access_key"]
@@ -437,7 +442,7 @@ def test_crash_mid_issue_is_recovered_after_grace(
     m = first.enable("fake", "fake")
     m.write_role("app", policies=["p"])
     cloud.on_call(crash)
-    monkeypatch.setattr(Engine, "_rollback", lambda *a, **k: None)  # the process dies: no rollback
+    monkeypatch.setattr(issuance, "rollback", lambda *a, **k: None)  # the process dies: no rollback
     with pytest.raises(Crash):
         m.issue("app")
     monkeypatch.undo()
@@ -455,20 +460,22 @@ def test_crash_mid_issue_is_recovered_after_grace(
         e.close()
 
 
-def test_issuance_slower_than_grace_is_rolled_back(
+def test_issuance_whose_claim_lapsed_is_rolled_back(
     fake_mount: Mount, fake_cloud: FakeCloud, dynsecrets_clock: ManualClock
 ) -> None:
     engine = fake_mount.engine
 
     def slow(op: str) -> None:
         if op == "create_key":
+            # No heartbeat reached the store for far longer than claim_ttl (the
+            # store was unreachable): a worker recovers the pending lease meanwhile.
             dynsecrets_clock.advance(1000)
-            engine.expire_due()  # a worker recovers the "stale" pending lease meanwhile
+            engine.expire_due()
 
     fake_cloud.on_call(slow)
     # Either the cloud call fails (the worker deleted the user under it) or activation
     # notices the lease is gone; both must end with nothing left.
-    with pytest.raises(DynSecretsError, match="pending grace|NoSuchEntity"):
+    with pytest.raises(DynSecretsError, match="lost its claim|NoSuchEntity"):
         fake_mount.issue("app")
     fake_cloud._on_call.clear()
     assert fake_cloud.users == {} and engine.leases() == []

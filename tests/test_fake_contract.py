@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
 
 from dynsecrets import Engine, Lease, Mount
-from dynsecrets.testing import FakeCloud, ProviderContract
+from dynsecrets.testing import CloudCheck, FakeCloud, ProviderContract
+
+
+class FakeCloudCheck(CloudCheck):
+    def __init__(self, cloud: FakeCloud) -> None:
+        self.cloud = cloud
+
+    def exists(self, mount: Mount, lease: Lease) -> bool:
+        return lease.data["user"] in self.cloud.users
+
+    def secret_count(self, mount: Mount, lease: Lease) -> int:
+        return len(self.cloud.users[lease.data["user"]].keys)
 
 
 class TestFakeProvider(ProviderContract):
@@ -25,9 +38,22 @@ class TestFakeProvider(ProviderContract):
     def broken_config(self) -> dict[str, Any]:
         return {"api_key": "not-the-root-key"}
 
-    def credential_exists(self, mount: Mount, lease: Lease) -> bool:
-        cloud: FakeCloud = mount.provider.cloud  # type: ignore[attr-defined]
-        return lease.data["user"] in cloud.users
+    @pytest.fixture
+    def bad_credentials(self) -> dict[str, Any]:
+        return {"api_key": "not-the-root-key"}
+
+    @pytest.fixture
+    def cloud(self, fake_cloud: FakeCloud) -> CloudCheck:
+        return FakeCloudCheck(fake_cloud)
+
+    @pytest.fixture
+    def lose_reply(self, fake_cloud: FakeCloud) -> Callable[[Mount], AbstractContextManager[None]]:
+        @contextmanager
+        def lose(mount: Mount) -> Iterator[None]:
+            fake_cloud.lose_reply("create_key")
+            yield
+
+        return lose
 
 
 class TestFakeTokens(ProviderContract):
@@ -45,4 +71,8 @@ class TestFakeTokens(ProviderContract):
 
     @pytest.fixture
     def broken_config(self) -> dict[str, Any]:
+        return {"api_key": "not-the-root-key"}
+
+    @pytest.fixture
+    def bad_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-root-key"}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dynsecrets import Engine, Event, ExpiryWorker, LeaseState, ManualClock, Mount
+from dynsecrets.lifecycle import issuance
 from dynsecrets.store.base import LeaseRecord
 from dynsecrets.store.sqlite import SQLiteStore
 from dynsecrets.testing import FakeCloud, fake_engine
@@ -197,7 +198,7 @@ def test_worker_recovers_interrupted_issuance(
     dynsecrets_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(Engine, "_rollback", lambda *a, **k: None)
+    monkeypatch.setattr(issuance, "rollback", lambda *a, **k: None)
     fake_cloud.fail("create_key")
     with pytest.raises(Exception, match="AccessDenied"):
         fake_mount.issue("app")
@@ -205,7 +206,7 @@ def test_worker_recovers_interrupted_issuance(
     [pending] = fake_mount.engine.leases(state=LeaseState.PENDING)
     assert len(fake_cloud.users) == 1
     assert fake_mount.engine.expire_due() == 0  # still inside the grace period
-    dynsecrets_clock.advance(fake_mount.engine.pending_grace + 1)
+    dynsecrets_clock.advance(fake_mount.engine.claim_ttl + 1)
     assert fake_mount.engine.expire_due() == 1
     assert fake_cloud.users == {} and fake_mount.engine.leases() == []
     assert pending.lease_id
@@ -213,20 +214,27 @@ def test_worker_recovers_interrupted_issuance(
 
 def test_tidy(fake_mount: Mount, fake_cloud: FakeCloud) -> None:
     live = fake_mount.issue("app")
-    fake_cloud.create_user(
-        "fake-app-orphan1", {"dynsecrets-mount": "fake", "dynsecrets-lease": "fake/creds/app/gone"}
-    )
-    fake_cloud.create_user("fake-app-orphan2", {"dynsecrets-mount": "fake"})
+    ours = {"dynsecrets-mount": "fake", "dynsecrets-store": fake_mount.engine.store_id}
+    fake_cloud.create_user("fake-app-orphan1", {**ours, "dynsecrets-lease": "fake/creds/app/gone"})
+    fake_cloud.create_user("fake-app-orphan2", ours)
     fake_cloud.attach_policy("fake-app-orphan2", "read")
+    # Same mount path, same account, another store: never ours to delete.
+    fake_cloud.create_user(
+        "fake-app-theirs", {**ours, "dynsecrets-store": "0" * 32, "dynsecrets-lease": "x"}
+    )
+    fake_cloud.create_user("fake-app-untagged", {"dynsecrets-mount": "fake"})
     fake_cloud.create_user("human", {})
     fake_cloud.create_user("other-mount", {"dynsecrets-mount": "other", "dynsecrets-lease": "x"})
     report = fake_mount.tidy()
-    assert report.dry_run and report.scanned == 3
+    assert report.dry_run and report.scanned == 5
     assert sorted(o.id for o in report.orphans) == ["fake-app-orphan1", "fake-app-orphan2"]
-    assert len(fake_cloud.users) == 5
+    assert sorted(o.id for o in report.foreign) == ["fake-app-theirs", "fake-app-untagged"]
+    assert len(fake_cloud.users) == 7
     report = fake_mount.tidy(dry_run=False)
     assert sorted(report.deleted) == ["fake-app-orphan1", "fake-app-orphan2"] and not report.errors
-    assert sorted(fake_cloud.users) == sorted([live.data["user"], "human", "other-mount"])
+    assert sorted(fake_cloud.users) == sorted(
+        [live.data["user"], "fake-app-theirs", "fake-app-untagged", "human", "other-mount"]
+    )
 
 
 def test_revoke_prefix_five_thousand_in_one_call(fake_mount: Mount, fake_cloud: FakeCloud) -> None:
@@ -363,7 +371,7 @@ def test_two_processes_share_one_sqlite_store(tmp_path: Path) -> None:
 
 def test_engine_options_reach_the_worker(tmp_path: Path) -> None:
     cloud = FakeCloud()
-    with fake_engine(url=f"sqlite:///{tmp_path / 's.db'}", cloud=cloud, pending_grace=10) as engine:
-        assert engine.pending_grace == 10
+    with fake_engine(url=f"sqlite:///{tmp_path / 's.db'}", cloud=cloud, claim_ttl=10) as engine:
+        assert engine.claim_ttl == 10
         with pytest.raises(ValueError):
             ExpiryWorker(engine, concurrency=0)

@@ -262,7 +262,7 @@ def test_no_secret_in_logs_reprs_errors_or_store(
             shown += [str(failed.value), repr(failed.value)]
             shown.append(repr(m.rotate_root()))
             new_root = m.provider.clients  # type: ignore[attr-defined]
-            config = engine._config(engine._mount_record("aws"), m.provider)
+            config = engine.mount("aws").root_config()
             secrets.add(config["secret_key"])
             shown += [repr(engine), repr(m), repr(new_root), repr(engine.store.get_mount("aws"))]
             engine.revoke_prefix("aws/")

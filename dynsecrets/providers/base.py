@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import attrs
 
 from ..clock import Clock, SystemClock
-from ..errors import DynSecretsError, PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError, RevokeErrors
 from ..models import Capabilities
 from ..retry import RetryPolicy
 from ..schema import Schema
@@ -43,12 +43,15 @@ __all__ = [
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class ProviderContext:
-    """What the engine lends a provider: a clock and a retry policy on that clock."""
+    """What the engine lends a provider: a clock, a retry policy on that clock, and
+    the id of the store, which the provider tags every identity it creates with so
+    that tidy never touches another store's identities."""
 
     clock: Clock = attrs.field(factory=SystemClock)
     retry: RetryPolicy = attrs.field(
         default=attrs.Factory(lambda self: RetryPolicy(clock=self.clock), takes_self=True)
     )
+    store_id: str = ""
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
@@ -66,6 +69,8 @@ class IssueRequest:
     requested_ttl: int | None = None
     #: The longest this lease may live (mount, role and cloud caps applied).
     max_ttl: int | None = None
+    #: The store's id: tag created identities with it (tidy deletes only its own).
+    store_id: str = ""
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
@@ -98,14 +103,8 @@ class ManagedIdentity:
     lease_id: str | None = None
     created_at: float | None = None
     details: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-class RevokeErrors(ProviderError):
-    """Several steps of one revocation failed; ``errors`` holds each one."""
-
-    def __init__(self, errors: list[DynSecretsError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors), operation="revoke")
+    #: The store id the identity is tagged with; tidy deletes only its own store's.
+    store_id: str | None = None
 
 
 class Provider(abc.ABC):

@@ -194,21 +194,46 @@ class SQLStore:
         expires_at: float,
         max_expires_at: float,
         renewable: bool,
+        owner: str | None = None,
     ) -> bool:
-        # Only a pending lease: recovery may have revoked it meanwhile.
-        changed = self._exec(
-            "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, max_expires_at = ?, "
-            "due_at = ?, renewable = ? WHERE lease_id = ? AND state = 'pending'",
-            (
-                json.dumps(dict(revocation)),
-                expires_at,
-                max_expires_at,
-                expires_at,
-                renewable,
-                lease_id,
-            ),
+        # Only a pending lease still claimed by its issuer: recovery may have taken
+        # it over (the issuer's claim lapsed) and revoked it meanwhile.
+        sql = (
+            "UPDATE leases SET state = 'active', revocation = ?, expires_at = ?, "
+            "max_expires_at = ?, due_at = ?, renewable = ?, claim_owner = NULL, "
+            "claim_deadline = NULL WHERE lease_id = ? AND state = 'pending'"
         )
-        return changed == 1
+        args: list[Any] = [
+            json.dumps(dict(revocation)),
+            expires_at,
+            max_expires_at,
+            expires_at,
+            renewable,
+            lease_id,
+        ]
+        if owner is not None:
+            sql += " AND claim_owner = ?"
+            args.append(owner)
+        return self._exec(sql, args) == 1
+
+    def extend_claims(self, owner: str, deadline: float) -> int:
+        """Move the deadline of every claim ``owner`` still holds (a heartbeat). A
+        pending lease is due when its issuer's claim lapses, so its due time moves too
+        (and ``next_due`` stays an index lookup)."""
+        return self._exec(
+            "UPDATE leases SET claim_deadline = ?, "
+            "due_at = CASE WHEN state = 'pending' THEN ? ELSE due_at END WHERE claim_owner = ?",
+            (deadline, deadline, owner),
+        )
+
+    def defer(self, lease_id: str, *, due_at: float, last_error: str) -> None:
+        """Put a lease back for later without counting an attempt: the fault was
+        local (wrong key, missing plugin), not the cloud's."""
+        self._exec(
+            "UPDATE leases SET due_at = ?, last_error = ?, claim_owner = NULL, "
+            "claim_deadline = NULL WHERE lease_id = ?",
+            (due_at, last_error, lease_id),
+        )
 
     def extend_lease(self, lease_id: str, expires_at: float) -> None:
         self._exec(
@@ -257,11 +282,15 @@ class SQLStore:
         return [lease_row(r) for r in self._rows(sql, args)]
 
     def count_leases(self, mount: str, role: str | None = None) -> int:
-        # Lease ids are <mount>/creds/<role>/...: a primary-key range, no extra index
-        # (one index less to write on every issue).
-        lo, hi = prefix_bounds(f"{mount}/creds/{role}/" if role is not None else f"{mount}/")
+        # Lease ids are <mount>/<creds|sts>/<role>/...: primary-key ranges, no extra
+        # index (one index less to write on every issue).
+        if role is None:
+            ranges = [prefix_bounds(f"{mount}/")]
+        else:
+            ranges = [prefix_bounds(f"{mount}/{kind}/{role}/") for kind in ("creds", "sts")]
+        where = " OR ".join("(lease_id >= ? AND lease_id < ?)" for _ in ranges)
         rows = self._rows(
-            "SELECT count(*) FROM leases WHERE lease_id >= ? AND lease_id < ?", (lo, hi)
+            f"SELECT count(*) FROM leases WHERE {where}", [b for r in ranges for b in r]
         )
         return int(rows[0][0])
 
@@ -275,6 +304,10 @@ class SQLStore:
             "WHERE lease_id = ? AND claim_owner = ?",
             (lease_id, owner),
         )
+
+    def server_time(self) -> float | None:
+        """The store's own clock, where it has one that all nodes share (None here)."""
+        return None
 
     # -- meta ------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

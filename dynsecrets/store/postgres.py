@@ -12,6 +12,7 @@ application nodes and workers on one set of leases.
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -132,7 +133,7 @@ class PostgresStore(SQLStore):
                 f"cannot connect to PostgreSQL at {self.url}: {type(exc).__name__}; is the server up "
                 "and the URL right?"
             ) from exc
-        self._migrate()
+        self.store_id = self._migrate()
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -144,7 +145,7 @@ class PostgresStore(SQLStore):
         except self._psycopg.Error as exc:
             raise StoreError(f"store {self.url}: {type(exc).__name__}: {exc}".strip()) from exc
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> str:
         with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             if self.schema:
@@ -168,6 +169,14 @@ class PostgresStore(SQLStore):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(max(version, SCHEMA_VERSION)),),
             )
+            # Made once, when the store is created: what this store's providers tag.
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('store_id', %s) "
+                "ON CONFLICT (key) DO NOTHING",
+                (os.urandom(16).hex(),),
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            return str(row[0])
 
     @property
     def schema_version(self) -> int:
@@ -212,6 +221,12 @@ class PostgresStore(SQLStore):
         )
         rows = self._rows(sql, (*args, limit, owner, deadline))
         return sorted((lease_row(r) for r in rows), key=lambda r: r.due_at)
+
+    def server_time(self) -> float:
+        """The database's clock: on a shared store, due times and claim deadlines
+        follow it, so nodes whose clocks disagree still agree on what is due."""
+        rows = self._rows("SELECT extract(epoch from clock_timestamp())")
+        return float(rows[0][0])
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests)."""

@@ -78,21 +78,28 @@ class SQLiteStore(SQLStore):
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
         self.url = "memory://" if self.path == ":memory:" else f"sqlite:///{self.path}"
-        if self.path != ":memory:":
-            self._warn_if_readable(Path(self.path))
-            self._create_private(Path(self.path))
         try:
+            if self.path != ":memory:":
+                self._warn_if_readable(Path(self.path))
+                self._create_private(Path(self.path))
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+            self._lock = threading.RLock()
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self.store_id = self._migrate()
+        except OSError as exc:  # a directory, an unwritable folder, a file in the way
+            raise StoreError(
+                f"cannot open SQLite store {self.path}: {exc.strerror or type(exc).__name__}; "
+                "give the path of a file in a writable folder"
+            ) from exc
+        except sqlite3.Error as exc:  # not a database, truncated, locked for good
+            raise StoreError(
+                f"cannot open SQLite store {self.path}: {exc}; is it a dynsecrets store file?"
+            ) from exc
 
     @staticmethod
     def _warn_if_readable(path: Path) -> None:
@@ -114,7 +121,7 @@ class SQLiteStore(SQLStore):
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> str:
         with self._tx():
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -131,6 +138,14 @@ class SQLiteStore(SQLStore):
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
+            )
+            # Made once, when the store is created: what this store's providers tag.
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
+                (os.urandom(16).hex(),),
+            )
+            return str(
+                self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
             )
 
     @property

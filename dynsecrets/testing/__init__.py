@@ -19,9 +19,10 @@ from ._fake import FakeCloud, FakeCloudError, FakeProvider
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from .contract import ProviderContract, StoreContract
+    from .contract import CloudCheck, ProviderContract, StoreContract
 
 __all__ = [
+    "CloudCheck",
     "FakeCloud",
     "FakeCloudError",
     "FakeProvider",
@@ -48,7 +49,7 @@ def fake_engine(
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ProviderContract", "StoreContract"):
+    if name in ("ProviderContract", "StoreContract", "CloudCheck"):
         from . import contract
 
         return getattr(contract, name)

@@ -57,6 +57,7 @@ class _Fault:
     times: int
     code: str
     seen: int = 0
+    after: bool = False  # the call takes effect, then its reply is lost
 
 
 class FakeCloud:
@@ -65,6 +66,8 @@ class FakeCloud:
     - ``fail(op, nth=1, times=1, code="AccessDenied")``: the ``nth`` call of ``op``
       and the ``times - 1`` after it raise ``code``.
     - ``throttle(op, times=3)``: the next ``times`` calls of ``op`` are throttled.
+    - ``lose_reply(op, nth=1, times=1)``: the call takes effect, then fails with a
+      5xx as if its reply was lost on the way back.
     - ``down = True``: every call fails with ServiceUnavailable until set back.
     - ``latency``: seconds each call waits, on the cloud's clock.
     - ``calls``: a Counter of calls per operation; ``deletions`` counts user deletions.
@@ -103,6 +106,19 @@ class FakeCloud:
             raise ValueError(f"unknown operation {op!r}; one of {self.OPERATIONS}")
         self._faults.append(_Fault(op, nth, times, code))
 
+    def lose_reply(self, op: str, *, nth: int = 1, times: int = 1) -> None:
+        if op not in self.OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}; one of {self.OPERATIONS}")
+        self._faults.append(_Fault(op, nth, times, "ServiceUnavailable", after=True))
+
+    def _leave(self, op: str) -> None:
+        with self._lock:
+            for f in self._faults:
+                if f.op == op and f.after:
+                    f.seen += 1
+                    if f.nth <= f.seen < f.nth + f.times:
+                        raise FakeCloudError(f.code, f"reply to {op} call {f.seen} lost")
+
     def throttle(self, op: str, *, times: int = 3) -> None:
         self.fail(op, nth=1, times=times, code="Throttling")
 
@@ -132,7 +148,7 @@ class FakeCloud:
             if self.down:
                 raise FakeCloudError("ServiceUnavailable", "the fake cloud is down")
             for f in self._faults:
-                if f.op != op:
+                if f.op != op or f.after:
                     continue
                 f.seen += 1
                 if f.nth <= f.seen < f.nth + f.times:
@@ -192,6 +208,7 @@ class FakeCloud:
             key_id = "FAKE" + random_base62(16).upper()
             secret = secrets.token_urlsafe(30)
             user.keys[key_id] = secret
+            self._leave("create_key")
             return key_id, secret
 
     def delete_key(self, name: str, key_id: str) -> None:
@@ -324,22 +341,52 @@ class FakeProvider(Provider):
     def issue(
         self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
     ) -> Issued:
-        self._auth(config)
+        try:
+            self._auth(config)
+        except PermanentProviderError as exc:
+            exc.nothing_created = True
+            raise
         if plan["type"] == "token":
             token, expires = self._call("issue_token", lambda: self.cloud.issue_token(request.ttl))
             return Issued(data={"token": token}, expires_at=expires, env={"FAKE_TOKEN": token})
         user = plan["user"]
-        tags = {"dynsecrets-mount": request.mount, "dynsecrets-lease": request.lease_id}
-        self._call("create_user", lambda: self.cloud.create_user(user, tags))
+        tags = {
+            "dynsecrets-mount": request.mount,
+            "dynsecrets-lease": request.lease_id,
+            "dynsecrets-store": request.store_id,
+        }
+        try:
+            self._call("create_user", lambda: self.cloud.create_user(user, tags))
+        except PermanentProviderError as exc:
+            exc.nothing_created = exc.code != "EntityAlreadyExists"
+            raise
         for policy in plan["policies"]:
             self._call("attach_policy", functools.partial(self.cloud.attach_policy, user, policy))
-        key_id, secret = self._call("create_key", lambda: self.cloud.create_key(user))
+        key_id, secret = self._create_key(user)
         return Issued(
             data={"user": user, "access_key": key_id, "secret_key": secret},
             secret_keys=frozenset({"secret_key"}),
             revocation={"user": user, "key_id": key_id},
             env={"FAKE_ACCESS_KEY": key_id, "FAKE_SECRET_KEY": secret},
         )
+
+    def _create_key(self, user: str) -> tuple[str, str]:
+        # A create whose reply was lost may still have made a key nobody was given:
+        # before creating again, delete every key the user holds (none is ours yet).
+        tried = False
+
+        def once() -> tuple[str, str]:
+            nonlocal tried
+            try:
+                if tried:
+                    for key_id in self.cloud.list_keys(user):
+                        self.cloud.delete_key(user, key_id)
+                tried = True
+                return self.cloud.create_key(user)
+            except FakeCloudError as exc:
+                raise _map("create_key", exc) from exc
+
+        return self.context.retry.call(once)
 
     def renew(
         self,
@@ -399,7 +446,10 @@ class FakeProvider(Provider):
         users = self._call("list_users", self.cloud.list_users)
         return [
             ManagedIdentity(
-                id=u.name, lease_id=u.tags.get("dynsecrets-lease"), created_at=u.created_at
+                id=u.name,
+                lease_id=u.tags.get("dynsecrets-lease"),
+                created_at=u.created_at,
+                store_id=u.tags.get("dynsecrets-store"),
             )
             for u in users
             if u.tags.get("dynsecrets-mount") == mount

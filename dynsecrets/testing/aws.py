@@ -178,6 +178,17 @@ class AWSFaults:
     def after(self, operation: str, fn: Any, *, nth: int = 1) -> None:
         self._after.append([operation, fn, nth])
 
+    def lose_reply(self, operation: str, *, nth: int = 1) -> None:
+        """The ``nth`` call of ``operation`` takes effect at the server, then its reply
+        is lost (the connection drops), as a flaky network does."""
+
+        def drop() -> None:
+            from botocore.exceptions import ConnectionClosedError
+
+            raise ConnectionClosedError(endpoint_url=f"lost reply to {operation}")
+
+        self.after(operation, drop, nth=nth)
+
     def clear(self) -> None:
         self._errors.clear()
         self._after.clear()

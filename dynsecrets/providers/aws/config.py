@@ -22,7 +22,9 @@ CONFIG_SCHEMA = Schema(
         "region": Field("str", pattern=r"[a-z]{2}(-[a-z]+)+-\d{1,2}", doc="AWS region"),
         "iam_endpoint": Field("str", pattern=_URL, doc="IAM endpoint URL (emulators, GovCloud)"),
         "sts_endpoint": Field("str", pattern=_URL, doc="STS endpoint URL"),
-        "max_retries": Field("int", default=-1, minimum=-1, doc="-1: the SDK default"),
+        "max_retries": Field(
+            "int", default=-1, minimum=-1, doc="botocore retries; -1: none (dynsecrets retries)"
+        ),
         "username_template": Field(
             "str", default=DEFAULT_TEMPLATE, max_length=256, check=check_template
         ),
@@ -99,9 +101,11 @@ class Clients:
             client = self._cache.get(key)
             if client is None:
                 boto3, botocore_config = import_boto3()
-                retries: dict[str, Any] = {"mode": "standard"}
+                # Our RetryPolicy retries inside the operation's deadline; botocore's
+                # own retries on top would multiply the time an outage costs.
+                retries: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1}
                 if (config.get("max_retries") or -1) >= 0:
-                    retries["max_attempts"] = int(config["max_retries"]) + 1
+                    retries = {"mode": "standard", "max_attempts": int(config["max_retries"]) + 1}
                 session = boto3.Session(  # type: ignore[attr-defined]
                     aws_access_key_id=ak,
                     aws_secret_access_key=sk,
@@ -113,7 +117,7 @@ class Clients:
                     endpoint_url=endpoint,
                     config=botocore_config.Config(  # type: ignore[attr-defined]
                         retries=retries,
-                        connect_timeout=10,
+                        connect_timeout=5,
                         read_timeout=30,
                         max_pool_connections=32,
                         user_agent_extra="dynsecrets",

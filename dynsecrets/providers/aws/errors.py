@@ -79,6 +79,22 @@ def import_boto3() -> tuple[object, object]:
     return boto3, botocore.config
 
 
+def _refused(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        inner = getattr(current, "kwargs", {}).get("error") if hasattr(current, "kwargs") else None
+        current = (
+            inner
+            if isinstance(inner, BaseException)
+            else (current.__cause__ or current.__context__)
+        )
+    return False
+
+
 @contextmanager
 def aws_errors(operation: str) -> Iterator[None]:
     """Map every botocore exception raised inside to a dynsecrets error naming ``operation``."""
@@ -102,8 +118,22 @@ def aws_errors(operation: str) -> Iterator[None]:
             operation=operation,
             code="NoCredentials",
         ) from exc
+    except bx.EndpointConnectionError as exc:
+        if _refused(exc):
+            # Nothing listens there: a wrong endpoint, not a blip. Fail at once
+            # instead of spending the operation's deadline on retries.
+            raise PermanentProviderError(
+                f"AWS {operation}: connection refused by {exc.kwargs.get('endpoint_url', 'the endpoint')}; "
+                "check iam_endpoint/sts_endpoint in config/root",
+                operation=operation,
+                code="ConnectionRefused",
+            ) from exc
+        raise TransientProviderError(
+            f"AWS {operation}: cannot reach the endpoint ({type(exc).__name__})",
+            operation=operation,
+            code="EndpointConnectionError",
+        ) from exc
     except (
-        bx.EndpointConnectionError,
         bx.ConnectionClosedError,
         bx.ConnectTimeoutError,
         bx.ReadTimeoutError,

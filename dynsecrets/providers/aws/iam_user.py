@@ -22,6 +22,8 @@ TAG_MANAGED = "dynsecrets"
 TAG_MOUNT = "dynsecrets:mount"
 TAG_ROLE = "dynsecrets:role"
 TAG_LEASE = "dynsecrets:lease-id"
+TAG_STORE = "dynsecrets:store-id"
+RESERVED_TAGS = (TAG_MANAGED, TAG_MOUNT, TAG_ROLE, TAG_LEASE, TAG_STORE)
 
 
 def call(retry: RetryPolicy, operation: str, fn: Callable[[], Any]) -> Any:
@@ -38,6 +40,7 @@ def tags_for(plan: Mapping[str, Any]) -> list[dict[str, str]]:
         TAG_MOUNT: plan["mount"],
         TAG_ROLE: plan["role"],
         TAG_LEASE: plan["lease_id"],
+        TAG_STORE: plan.get("store_id", ""),
     }
     return [{"Key": k, "Value": v} for k, v in {**plan.get("tags", {}), **ours}.items()]
 
@@ -57,7 +60,13 @@ def issue(iam: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
             if {"Key": TAG_LEASE, "Value": plan["lease_id"]} not in tags:
                 raise
 
-    call(retry, "CreateUser", create)
+    try:
+        call(retry, "CreateUser", create)
+    except PermanentProviderError as exc:
+        # AWS refused the first create outright (no permission, bad input): the
+        # user does not exist, so there is nothing to roll back.
+        exc.nothing_created = exc.code != "EntityAlreadyExists"
+        raise
     for arn in plan["policy_arns"]:
         call(
             retry,
@@ -80,7 +89,7 @@ def issue(iam: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
             "AddUserToGroup",
             functools.partial(iam.add_user_to_group, UserName=user, GroupName=group),
         )
-    key = call(retry, "CreateAccessKey", lambda: iam.create_access_key(UserName=user))["AccessKey"]
+    key = create_access_key(iam, retry, user)
     access_key, secret_key = key["AccessKeyId"], key["SecretAccessKey"]
     return Issued(
         data={"access_key": access_key, "secret_key": secret_key, "security_token": None},
@@ -90,8 +99,37 @@ def issue(iam: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
             "AWS_ACCESS_KEY_ID": access_key,
             "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_REGION": plan["region"],
+            # boto3 and AWS CLI v1 read only this one.
+            "AWS_DEFAULT_REGION": plan["region"],
         },
     )
+
+
+def create_access_key(iam: Any, retry: RetryPolicy, user: str) -> dict[str, Any]:
+    """CreateAccessKey for a user we just made, never blindly retried: a failure
+    whose request may have reached AWS (a 5xx, a dropped connection) could have
+    made a key whose secret we never saw. Before each retry, every key the user
+    holds is such a key (we account for none yet), so it is deleted first."""
+
+    tried = False
+
+    def once() -> dict[str, Any]:
+        nonlocal tried
+        if tried:  # reconcile before creating again, never after: no create races it
+            _delete_unaccounted_keys(iam, user)
+        tried = True
+        with aws_errors("CreateAccessKey"):
+            return dict(iam.create_access_key(UserName=user)["AccessKey"])
+
+    return retry.call(once)
+
+
+def _delete_unaccounted_keys(iam: Any, user: str) -> None:
+    with aws_errors("ListAccessKeys"):
+        listed = iam.list_access_keys(UserName=user).get("AccessKeyMetadata", [])
+    for item in listed:
+        with aws_errors("DeleteAccessKey"):
+            iam.delete_access_key(UserName=user, AccessKeyId=item["AccessKeyId"])
 
 
 # (list operation, its result key, delete operation, the delete's id parameter,

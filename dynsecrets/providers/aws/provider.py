@@ -89,6 +89,7 @@ class AWSProvider(Provider):
             "mount": request.mount,
             "role": request.role_name,
             "lease_id": request.lease_id,
+            "store_id": request.store_id or self.context.store_id,
             "region": region,
             "policy_document": role.get("policy_document"),
             "policy_arns": list(role.get("policy_arns", [])),
@@ -256,6 +257,7 @@ class AWSProvider(Provider):
                     ManagedIdentity(
                         id=user["UserName"],
                         lease_id=tag.get(iam_user.TAG_LEASE),
+                        store_id=tag.get(iam_user.TAG_STORE),
                         created_at=user["CreateDate"].timestamp(),
                         details={"path": user.get("Path", "/")},
                     )

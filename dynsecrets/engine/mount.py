@@ -1,0 +1,178 @@
+"""One enabled secrets engine: its root config, its roles, and issuing from them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .._names import check_role_name
+from ..errors import DynSecretsError, InvalidTTL, MountNotConfigured, RoleNotFound
+from ..lifecycle.events import error_text
+from ..models import Lease, LeaseInfo, MountInfo, Role
+from ..schema import Field, Schema
+from . import mounts
+from .tidy import TidyReport, tidy
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+    from ..store.base import MountRecord
+    from .facade import Engine
+
+__all__ = ["ENGINE_ROLE_FIELDS", "Mount"]
+
+log = logging.getLogger("dynsecrets")
+
+#: Role fields every provider accepts; the engine applies them.
+ENGINE_ROLE_FIELDS = Schema(
+    {
+        "ttl": Field("duration", doc="default lease TTL for this role"),
+        "max_ttl": Field("duration", doc="maximum lease TTL for this role"),
+        "max_leases": Field("int", minimum=1, doc="cap on live leases of this role"),
+    },
+    what="role",
+)
+
+
+class Mount:
+    """One enabled secrets engine. Get it from :meth:`Engine.enable` or :meth:`Engine.mount`."""
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine = engine
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Mount({self.path!r})"
+
+    @property
+    def _core(self) -> Any:
+        return self.engine.core
+
+    @property
+    def info(self) -> MountInfo:
+        return mounts.info(self._core.mount_record(self.path))
+
+    @property
+    def provider(self) -> Provider:
+        """The provider instance serving this mount (tests inspect a fake's cloud here)."""
+        return self._rec_provider()[1]
+
+    def _rec_provider(self) -> tuple[MountRecord, Provider]:
+        rec = self._core.mount_record(self.path)
+        return rec, self._core.provider(rec)
+
+    # -- root config ------------------------------------------------------------------
+    def configure(self, **fields: Any) -> None:
+        """Validate and store the provider's root config (sealed)."""
+        provider = self._rec_provider()[1]
+        config = provider.validate_config(fields)
+        self._core.store.update_mount(self.path, config=self._core.seal(config, self.path))
+        log.info("configured %s/", self.path)
+        events = self._core.events
+        hashed = events.hashed(config, provider.config_schema.secret_fields)
+        events.record("config.write", f"{self.path}/config/root", fields=hashed)
+
+    def read_config(self) -> dict[str, Any]:
+        """The root config without its secret fields."""
+        rec, provider = self._rec_provider()
+        if rec.config is None:
+            raise MountNotConfigured(
+                f"{self.path}/ is not configured; write {self.path}/config/root first"
+            )
+        return provider.config_schema.masked(self._core.config(rec, provider))
+
+    def root_config(self) -> dict[str, Any]:
+        """The root config *with* its secrets, as the provider receives it (or the
+        provider's defaults when unset). For provider tests and tooling that call the
+        provider directly; never log or print it."""
+        rec, provider = self._rec_provider()
+        return dict(self._core.config(rec, provider))
+
+    def read_lease_config(self) -> dict[str, Any]:
+        rec = self._core.mount_record(self.path)
+        return {"lease": rec.default_ttl, "lease_max": rec.max_ttl}
+
+    def rotate_root(self) -> dict[str, Any]:
+        """Replace the root credential in the cloud and store the new one.
+        Returns the new config without secrets."""
+        rec, provider = self._rec_provider()
+        core = self._core
+        config = core.config(rec, provider)
+        path = f"{self.path}/config/rotate-root"
+
+        def persist(new: dict[str, Any]) -> None:
+            core.store.update_mount(self.path, config=core.seal(new, self.path))
+
+        try:
+            with core.deadline("rotate_root"):
+                new = provider.rotate_root(config, persist)
+        except DynSecretsError as exc:
+            core.events.record("config.rotate_root", path, error=error_text(exc))
+            raise
+        log.info("rotated root credential of %s/", self.path)
+        hashed = core.events.hashed(new, provider.config_schema.secret_fields)
+        core.events.record("config.rotate_root", path, fields=hashed)
+        return provider.config_schema.masked(new)
+
+    # -- roles ----------------------------------------------------------------------------
+    def write_role(self, name: str, **fields: Any) -> Role:
+        name = check_role_name(name)
+        provider = self._rec_provider()[1]
+        engine_fields = {k: fields.pop(k) for k in list(fields) if k in ENGINE_ROLE_FIELDS.fields}
+        common = ENGINE_ROLE_FIELDS.validate(engine_fields)
+        if common["ttl"] and common["max_ttl"] and common["ttl"] > common["max_ttl"]:
+            raise InvalidTTL("ttl", "is longer than the role's max_ttl; lower ttl or raise max_ttl")
+        normalised = provider.validate_role(name, fields)
+        provider_default = provider.default_ttl(normalised)
+        if provider_default and common["max_ttl"] and provider_default > common["max_ttl"]:
+            raise InvalidTTL(
+                "default_ttl", "is longer than the role's max_ttl; lower it or raise max_ttl"
+            )
+        stored = {**normalised, **{k: v for k, v in common.items() if v is not None}}
+        self._core.store.put_role(self.path, name, stored)
+        self._core.events.record("role.write", f"{self.path}/roles/{name}", fields=stored)
+        return Role(self.path, name, stored)
+
+    def read_role(self, name: str) -> Role:
+        name = check_role_name(name)
+        self._core.mount_record(self.path)
+        fields = self._core.store.get_role(self.path, name)
+        if fields is None:
+            raise RoleNotFound(f"no role {name!r} at {self.path}/")
+        return Role(self.path, name, fields)
+
+    def roles(self) -> list[str]:
+        self._core.mount_record(self.path)
+        return list(self._core.store.list_roles(self.path))
+
+    def delete_role(self, name: str) -> None:
+        """Delete a role. Its live leases stay valid (as in Vault); revoke them by prefix."""
+        name = check_role_name(name)
+        if not self._core.store.delete_role(self.path, name):
+            raise RoleNotFound(f"no role {name!r} at {self.path}/")
+        self._core.events.record("role.delete", f"{self.path}/roles/{name}")
+
+    # -- leases ---------------------------------------------------------------------------
+    def issue(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Lease:
+        """Create a credential for ``role``; the lease is stored before the cloud is called."""
+        return self.engine._issue(self.path, role, ttl, options)
+
+    @contextmanager
+    def lease(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Iterator[Lease]:
+        """Issue a lease for the ``with`` block and revoke it on exit, whatever happens."""
+        lease = self.issue(role, ttl=ttl, **options)
+        try:
+            yield lease
+        finally:
+            self.engine.revoke(lease.lease_id)
+
+    def leases(self, *, state: str | None = None) -> list[LeaseInfo]:
+        return self.engine.leases(f"{self.path}/", state=state)
+
+    def tidy(self, *, dry_run: bool = True) -> TidyReport:
+        """Find cloud identities this store's mount created (tagged with this store's
+        id) that no lease owns; with ``dry_run=False``, delete them. Identities of
+        other stores, or not made by dynsecrets, are never touched."""
+        rec, provider = self._rec_provider()
+        return tidy(self._core, rec, provider, dry_run=dry_run)

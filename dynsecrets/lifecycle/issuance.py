@@ -1,0 +1,230 @@
+"""Issuing a lease. The lease is its own write-ahead log (DESIGN.md):
+
+1. the provider plans every name it will create, with no cloud call;
+2. the lease is stored ``pending``, claimed by this issuer, before the first call;
+3. the provider creates; the lease becomes ``active`` with its revocation data;
+4. on failure, what the plan names is revoked at once.
+
+While the issuer works, its heartbeat keeps the claim on the pending lease alive;
+if the process dies, the claim lapses and recovery revokes the plan within one
+``claim_ttl``. Recovery never touches a lease whose issuer is still alive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._names import check_role_name, new_lease_id
+from ..errors import (
+    DynSecretsError,
+    LeaseLimitExceeded,
+    MountNotFound,
+    ProviderError,
+    RoleNotFound,
+)
+from ..models import Lease, LeaseState, SecretData
+from ..providers.base import IssueRequest, Provider
+from ..store.base import LeaseRecord
+from ..ttl import parse_duration
+from .events import error_text
+
+if TYPE_CHECKING:
+    from ..store.base import MountRecord
+    from .core import Core
+
+__all__ = ["issue"]
+
+log = logging.getLogger("dynsecrets")
+
+
+def issue(
+    core: Core,
+    path: str,
+    role_name: str,
+    ttl: int | str | None,
+    options: Mapping[str, Any],
+    *,
+    kind: str = "creds",
+) -> Lease:
+    role_name = check_role_name(role_name)
+    found, fields = core.store.get_mount_role(path, role_name)  # one query on the hot path
+    if found is None:
+        raise MountNotFound(f"no secrets engine is enabled at {path}/; enable one first")
+    rec = found
+    if fields is None:
+        raise RoleNotFound(
+            f"no role {role_name!r} at {path}/; write {path}/roles/{role_name} first"
+        )
+    provider = core.provider(rec)
+    config = core.config(rec, provider)
+    options = provider.request_schema.validate(options) if options else {}
+    caps = provider.capabilities(fields)
+    lease_ttl, max_ttl, requested, warnings = _ttls(rec, fields, provider, ttl)
+
+    _check_cap(core, rec, role_name, fields)
+    now = core.clock.now()
+    lease_id = new_lease_id(path, role_name, kind)
+    request = IssueRequest(
+        mount=path,
+        role_name=role_name,
+        role=fields,
+        lease_id=lease_id,
+        ttl=lease_ttl,
+        now=now,
+        options=options,
+        requested_ttl=requested,
+        max_ttl=max_ttl,
+        store_id=core.store_id,
+    )
+    plan = provider.plan(config, request)
+    # Write-ahead: the plan is durable, and claimed by this issuer, before the first
+    # cloud call. It is due when the claim lapses; the heartbeat moves both.
+    claim_deadline = core.heartbeat.deadline()
+    core.store.insert_lease(
+        LeaseRecord(
+            lease_id=lease_id,
+            mount=path,
+            role=role_name,
+            state=LeaseState.PENDING,
+            plan=plan,
+            revocation=None,
+            issued_at=now,
+            expires_at=now + lease_ttl,
+            max_expires_at=now + max_ttl,
+            due_at=claim_deadline,
+            renewable=caps.renewable,
+            revocable=caps.revocable,
+            claim_owner=core.issuer,
+            claim_deadline=claim_deadline,
+        )
+    )
+    with core.heartbeat.hold(core.issuer):
+        try:
+            with core.deadline("issue"):
+                issued = provider.issue(config, request, plan)
+        except BaseException as exc:
+            core.events.emit("failure", lease_id, path, role_name, error_text(exc))
+            if isinstance(exc, ProviderError) and exc.nothing_created:
+                # The provider knows its first create was refused: nothing to undo.
+                core.store.delete_lease(lease_id)
+            else:
+                rollback(core, provider, config, lease_id, plan, exc)
+            raise
+        expires_at = now + lease_ttl
+        if issued.expires_at is not None:
+            # The cloud fixed the lifetime (STS): the lease ends when the token does.
+            expires_at = issued.expires_at
+            lease_ttl = max(0, int(issued.expires_at - now))
+        max_expires_at = max(now + max_ttl, expires_at)
+        if not core.store.activate_lease(
+            lease_id,
+            revocation=issued.revocation,
+            expires_at=expires_at,
+            max_expires_at=max_expires_at,
+            renewable=caps.renewable,
+            owner=core.issuer,
+        ):
+            # Recovery took this lease over (our claim lapsed: the heartbeat could not
+            # reach the store for a whole claim_ttl): what we just created must go too.
+            rollback(core, provider, config, lease_id, plan, TimeoutError("claim lapsed"))
+            raise ProviderError(
+                f"issuing {lease_id} lost its claim (the store was unreachable for longer "
+                f"than claim_ttl, {core.claim_ttl:.0f}s) and was rolled back; try again",
+                operation="issue",
+            )
+    log.info("issued lease %s (ttl %ss)", lease_id, lease_ttl)
+    core.events.emit(
+        "issue",
+        lease_id,
+        path,
+        role_name,
+        ttl=lease_ttl,
+        plan=plan,
+        data=core.events.hashed(issued.data, issued.secret_keys or issued.data),
+    )
+    return Lease(
+        lease_id=lease_id,
+        mount=path,
+        role=role_name,
+        lease_duration=lease_ttl,
+        renewable=caps.renewable,
+        revocable=caps.revocable,
+        issued_at=now,
+        expires_at=expires_at,
+        data=SecretData(issued.data, issued.secret_keys),
+        warnings=tuple(warnings) + tuple(issued.warnings),
+        env=issued.env,
+    )
+
+
+def _ttls(
+    rec: MountRecord, fields: Mapping[str, Any], provider: Provider, ttl: int | str | None
+) -> tuple[int, int, int | None, list[str]]:
+    """(lease TTL, max TTL, requested TTL, warnings): request, role, provider and
+    mount defaults, clamped to the smallest of the mount's, role's and cloud's caps."""
+    warnings: list[str] = []
+    requested = None if ttl in (None, "") else parse_duration(ttl, field="ttl")
+    max_ttl = min(rec.max_ttl, fields.get("max_ttl") or rec.max_ttl)
+    cloud_max = provider.max_ttl(fields)
+    if cloud_max is not None and cloud_max < max_ttl:
+        max_ttl = cloud_max
+    lease_ttl = requested or fields.get("ttl") or provider.default_ttl(fields) or rec.default_ttl
+    if lease_ttl > max_ttl:
+        # Only a TTL someone asked for is worth a warning; a mount-wide default
+        # that a shorter cap overrides is just the cap working (as in Vault).
+        if requested or fields.get("ttl"):
+            source = "requested ttl" if requested else "the role's ttl"
+            warnings.append(
+                f"{source} of {lease_ttl}s is longer than the effective max_ttl; "
+                f"clamped to {max_ttl}s"
+            )
+        lease_ttl = max_ttl
+    return lease_ttl, max_ttl, requested, warnings
+
+
+def rollback(
+    core: Core,
+    provider: Provider,
+    config: Mapping[str, Any],
+    lease_id: str,
+    plan: Mapping[str, Any],
+    cause: BaseException,
+) -> None:
+    """Undo a failed issuance from its plan. If the cloud refuses, the pending lease
+    stays, marked for retry, so the worker finishes the job."""
+    rec_mount, _, rest = lease_id.partition("/")
+    role = rest.split("/")[1] if rest.count("/") >= 2 else ""
+    try:
+        with core.deadline("rollback"):
+            core.retry.call(lambda: provider.revoke(config, plan, None))
+    except Exception as exc:
+        log.warning("rollback of %s failed; the worker will retry: %s", lease_id, exc)
+        rec = core.store.get_lease(lease_id)
+        if rec is not None:
+            counts = isinstance(exc, DynSecretsError) and isinstance(exc, ProviderError)
+            attempts = rec.attempts + 1 if counts else rec.attempts
+            core.store.record_failure(
+                lease_id,
+                state=LeaseState.REVOKING,
+                attempts=attempts,
+                last_error=f"rollback after {type(cause).__name__}: {error_text(exc)}",
+                due_at=core.clock.now() + core.backoff(max(1, attempts)),
+            )
+        return
+    core.store.delete_lease(lease_id)
+    log.info("rolled back lease %s after %s", lease_id, type(cause).__name__)
+    core.events.emit("rollback", lease_id, rec_mount, role)
+
+
+def _check_cap(core: Core, rec: MountRecord, role: str, fields: Mapping[str, Any]) -> None:
+    if rec.max_leases is not None and core.store.count_leases(rec.path) >= rec.max_leases:
+        raise LeaseLimitExceeded(
+            f"{rec.path}/ has reached max_leases={rec.max_leases}; revoke leases or raise the cap"
+        )
+    cap = fields.get("max_leases")
+    if cap is not None and core.store.count_leases(rec.path, role) >= cap:
+        raise LeaseLimitExceeded(
+            f"role {role!r} at {rec.path}/ has reached max_leases={cap}; revoke leases or raise the cap"
+        )
