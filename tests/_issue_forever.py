@@ -1,8 +1,10 @@
-"""Issues iam_user leases in a loop until killed: the victim of the SIGKILL test."""
+"""Issues iam_user leases in a loop until killed: the victim of the SIGKILL test.
+It prints each IAM call as it completes, so the test kills it at a point it chose."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from dynsecrets import Engine
 
@@ -10,6 +12,13 @@ from dynsecrets import Engine
 def main(url: str) -> None:
     engine = Engine.open(url, recover=False)
     mount = engine.mount("aws")
+
+    def report(model: Any, **_: Any) -> None:
+        print("call", model.name, flush=True)
+
+    mount.provider.clients.instrument(  # type: ignore[attr-defined]
+        lambda client: client.meta.events.register("after-call.iam.*", report)
+    )
     print("ready", flush=True)
     while True:
         mount.issue("ec2")

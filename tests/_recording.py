@@ -38,7 +38,9 @@ class RecordingProvider(Provider):
             os.write(fd, f"{os.getpid()} {plan['lease_id']}\n".encode())
         finally:
             os.close(fd)
-        if not RecordingProvider.announced:
+        if os.environ.get("DYNSECRETS_TEST_PROGRESS"):
+            print(f"revoked {plan['lease_id']}", flush=True)  # a test kills on progress
+        elif not RecordingProvider.announced:
             RecordingProvider.announced = True
             print("revoking", flush=True)  # lets a test kill this process mid-run
 
@@ -51,7 +53,10 @@ def registry() -> ProviderRegistry:
 
 def main(url: str, threads: int, deadline: float) -> int:
     engine = Engine.open(
-        url, registry=registry(), claim_ttl=float(os.environ.get("CLAIM_TTL", "300"))
+        url,
+        registry=registry(),
+        claim_ttl=float(os.environ.get("CLAIM_TTL", "30")),
+        audit=os.environ.get("DYNSECRETS_TEST_AUDIT") or None,
     )
     issue = int(os.environ.get("ISSUE", "0"))
     if issue:

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, LeaseState, ManualClock, Mount
-from dynsecrets.lifecycle import issuance
 from dynsecrets.errors import (
     DynSecretsError,
     LeaseNotFound,
     PermanentProviderError,
     RevocationFailed,
 )
+from dynsecrets.lifecycle import issuance
 from dynsecrets.providers.aws import credential_process
 from dynsecrets.testing.aws import AWSFaults, MotoServer
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, LeaseState, ManualClock, Mount
-from dynsecrets.lifecycle import issuance
 from dynsecrets.errors import (
     DynSecretsError,
     InvalidTTL,
@@ -25,6 +24,7 @@ from dynsecrets.errors import (
     RoleNotFound,
     ValidationError,
 )
+from dynsecrets.lifecycle import issuance
 from dynsecrets.testing import FakeCloud
 
 LEASE_ID = re.compile(r"^fake/creds/app/[A-Za-z0-9]{24}$")

@@ -54,7 +54,10 @@ def test_sigkill_during_issuance(moto_server: MotoServer, iam: Any, tmp_path: Pa
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))  # let it get somewhere mid-issuance, then kill
+        # Kill after the child reports how far it got: 1-6 IAM calls of its issuance
+        # (CreateUser, PutUserPolicy, CreateAccessKey, then the next lease's ...).
+        for _ in range(rng.randint(1, 6)):
+            assert child.stdout.readline().startswith("call ")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL
@@ -73,7 +76,9 @@ def test_sigkill_during_issuance(moto_server: MotoServer, iam: Any, tmp_path: Pa
             f"\n{len(active)} active, {len(pending)} pending, {sum(1 for p in pending if p.lease_id in users.values())} pending with a user"
         )
 
-    later = ManualClock(time.time() + 301)  # past the pending grace period
+    with Engine.open(url) as engine:  # the dead issuers' claims have not lapsed yet
+        assert len(engine.leases(state=LeaseState.PENDING)) == len(pending)
+    later = ManualClock(time.time() + 31)  # past the dead issuers' claim TTL (30 s)
     with Engine.open(url, clock=later) as engine:  # open() recovers the pending leases
         assert engine.leases(state=LeaseState.PENDING) == []
         assert len(engine.leases()) == len(active)
