@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -21,9 +22,12 @@ TRUST = {
 
 @pytest.fixture
 def role_arns(iam: Any) -> list[str]:
+    """app-a allows AWS's longest session (12 h); app-b keeps the default of 1 h."""
     return [
-        iam.create_role(RoleName=n, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
-        for n in ("app-a", "app-b")
+        iam.create_role(
+            RoleName=n, AssumeRolePolicyDocument=json.dumps(TRUST), MaxSessionDuration=limit
+        )["Role"]["Arn"]
+        for n, limit in (("app-a", 43200), ("app-b", 3600))
     ]
 
 
@@ -51,7 +55,9 @@ def test_assumed_role(
     assert lease.data["arn"].startswith(
         "arn:aws:sts::123456789012:assumed-role/app-a/dynsecrets-deploy-"
     )
-    assert 1790 <= lease.lease_duration <= 1800
+    # The lease ends with the token: AWS's expiry, read against the test's ManualClock
+    # (started before moto's first reply, hence the slack).
+    assert abs(lease.lease_duration - 1800) <= 10
     assert not lease.renewable and not lease.revocable
     [sent] = [p for op, p in aws_faults.requests if op == "AssumeRole"]
     assert (
@@ -90,14 +96,15 @@ def test_sts_ttl_clamps_are_reported(
         "r", credential_type="assumed_role", role_arns=role_arns[:1], max_sts_ttl="1h"
     )
     lease = aws_mount.issue("r", ttl="5h")
-    assert 3590 <= lease.lease_duration <= 3600
-    assert any("max_sts_ttl" in w for w in lease.warnings)
+    assert abs(lease.lease_duration - 3600) <= 10
+    assert lease.warnings == ("TTL 18000s was lowered to 3600s, the role's max_sts_ttl",)
     short = aws_mount.issue("r", ttl="1m")
-    assert any("900s" in w for w in short.warnings)
+    assert short.warnings == ("TTL 60s was raised to 900s, the shortest credential AWS STS issues",)
     aws_mount.write_role("long", credential_type="assumed_role", role_arns=role_arns[:1])
     capped = aws_mount.issue("long", ttl="20h")
-    assert 12 * 3600 - 10 <= capped.lease_duration <= 12 * 3600
-    assert capped.warnings
+    assert abs(capped.lease_duration - 12 * 3600) <= 10
+    # One event, one warning: the engine's clamp to AWS's 12 h, not repeated here.
+    assert capped.warnings == ("TTL of 72000s exceeded the effective max_ttl; clamped to 43200s",)
     durations = [p["DurationSeconds"] for op, p in aws_faults.requests if op == "AssumeRole"]
     assert durations == [3600, 900, 43200]
 
@@ -111,7 +118,9 @@ def test_federation_token(aws_mount: Mount, aws_faults: AWSFaults) -> None:
     )
     lease = aws_mount.issue("fed-role-with-a-long-name", ttl="2h")
     [sent] = [p for op, p in aws_faults.requests if op == "GetFederationToken"]
-    assert 2 <= len(sent["Name"]) <= 32 and sent["DurationSeconds"] == 7200
+    # As much of the role as fits next to 8 random characters, not the role dropped.
+    assert len(sent["Name"]) == 32 and sent["DurationSeconds"] == 7200
+    assert re.fullmatch(r"dynsecrets-fed-role-wit-[a-z0-9]{8}", sent["Name"]), sent["Name"]
     assert lease.data["security_token"] and "federated-user" in lease.data["arn"]
     assert not lease.renewable
 
@@ -143,3 +152,176 @@ def test_sts_error_mapping(aws_mount: Mount, role_arns: list[str], aws_faults: A
     with pytest.raises(PermanentProviderError, match="AssumeRole failed: AccessDenied") as info:
         aws_mount.issue("r")
     assert info.value.code == "AccessDenied" and aws_mount.engine.leases() == []
+
+
+# -- issue 13: defaults, Vault's response shape, MaxSessionDuration -------------------------
+@pytest.mark.parametrize(
+    "role",
+    [
+        {"credential_type": "session_token"},
+        {"credential_type": "federation_token", "policy_document": EC2_POLICY},
+        {"credential_type": "assumed_role"},
+    ],
+)
+def test_sts_lease_without_ttl_lasts_an_hour_with_no_warning(
+    aws_mount: Mount, role_arns: list[str], aws_faults: AWSFaults, role: dict[str, Any]
+) -> None:
+    if role["credential_type"] == "assumed_role":
+        role = {**role, "role_arns": role_arns[:1]}
+    aws_mount.write_role("r", **role)
+    lease = aws_mount.issue("r")  # the mount's default is 768h: not what STS uses
+    assert lease.warnings == ()
+    assert abs(lease.lease_duration - 3600) <= 10
+    assert [p["DurationSeconds"] for _, p in aws_faults.requests if "DurationSeconds" in p] == [
+        3600
+    ]
+    assert lease.data["ttl"] == 3600
+
+
+def test_default_sts_ttl_is_the_default(
+    aws_mount: Mount, role_arns: list[str], aws_faults: AWSFaults
+) -> None:
+    aws_mount.write_role("r", credential_type="session_token", default_sts_ttl="2h")
+    lease = aws_mount.issue("r")
+    assert lease.warnings == () and abs(lease.lease_duration - 7200) <= 10
+    aws_mount.write_role("capped", credential_type="session_token", max_sts_ttl="30m")
+    capped = aws_mount.issue("capped")
+    assert capped.warnings == () and abs(capped.lease_duration - 1800) <= 10
+
+
+def test_sts_responses_have_vaults_shape(
+    aws_mount: Mount, role_arns: list[str], aws_faults: AWSFaults
+) -> None:
+    aws_mount.write_role("ar", credential_type="assumed_role", role_arns=role_arns[:1])
+    aws_mount.write_role("st", credential_type="session_token")
+    assumed, session = aws_mount.issue("ar", ttl="30m"), aws_mount.issue("st", ttl="30m")
+    for lease in (assumed, session):
+        assert {"access_key", "secret_key", "security_token", "ttl"} <= set(lease.data)
+        assert lease.data["ttl"] == 1800
+        env = lease.environ()
+        assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
+    assert assumed.data["arn"].startswith("arn:aws:sts::123456789012:assumed-role/app-a/")
+    assert "arn" not in session.data
+
+
+def test_assumed_role_is_clamped_to_max_session_duration(
+    aws_mount: Mount, role_arns: list[str], aws_faults: AWSFaults, aws_clock: Any
+) -> None:
+    aws_mount.write_role("b", credential_type="assumed_role", role_arns=role_arns[1:])
+    lease = aws_mount.issue("b", ttl="3h")
+    assert abs(lease.lease_duration - 3600) <= 10
+    [warning] = lease.warnings
+    assert "10800s was lowered to 3600s, the MaxSessionDuration of " + role_arns[1] in warning
+    again = aws_mount.issue("b", ttl="2h")
+    assert again.warnings and abs(again.lease_duration - 3600) <= 10
+    assert aws_faults.calls.count("GetRole") == 1  # cached per role ARN
+    aws_clock.advance(301)
+    aws_mount.issue("b", ttl="2h")
+    assert aws_faults.calls.count("GetRole") == 2  # the cache entry expired
+    durations = [p["DurationSeconds"] for op, p in aws_faults.requests if op == "AssumeRole"]
+    assert durations == [3600, 3600, 3600]
+
+
+@pytest.mark.parametrize(("ttl", "field"), [("3h", "ttl"), (None, "max_sts_ttl")])
+def test_max_session_duration_refusal_is_typed_when_get_role_is_denied(
+    aws_mount: Mount,
+    role_arns: list[str],
+    aws_faults: AWSFaults,
+    ttl: str | None,
+    field: str,
+) -> None:
+    from dynsecrets.errors import InvalidTTL
+
+    aws_mount.write_role(
+        "b", credential_type="assumed_role", role_arns=role_arns[1:], default_sts_ttl="2h"
+    )
+    aws_faults.error("GetRole", "AccessDenied", status=403)
+    aws_faults.error(
+        "AssumeRole",
+        "ValidationError",
+        message="The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+    )
+    with pytest.raises(InvalidTTL) as info:
+        aws_mount.issue("b", ttl=ttl)
+    assert info.value.field == field
+    assert "MaxSessionDuration" in str(info.value) and "max_sts_ttl" in str(info.value)
+    assert aws_mount.engine.leases() == []
+    # The denial is remembered (no GetRole per issue); a short enough ttl then works.
+    lease = aws_mount.issue("b", ttl="1h")
+    assert lease.warnings == () and aws_faults.calls.count("GetRole") == 1
+
+
+def test_other_assume_role_validation_errors_stay_provider_errors(
+    aws_mount: Mount, role_arns: list[str], aws_faults: AWSFaults
+) -> None:
+    from dynsecrets.errors import PermanentProviderError
+
+    aws_mount.write_role("a", credential_type="assumed_role", role_arns=role_arns[:1])
+    aws_faults.error("AssumeRole", "ValidationError", message="Policy is too large")
+    with pytest.raises(PermanentProviderError, match="Policy is too large"):
+        aws_mount.issue("a")
+
+
+def test_federation_name_from_a_custom_template(aws_mount: Mount, aws_faults: AWSFaults) -> None:
+    config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
+    aws_mount.configure(**{**config, "username_template": "{role}_{unix_time}_{random}"})
+    aws_mount.write_role(
+        "a-role-name-that-is-far-too-long-for-32",
+        credential_type="federation_token",
+        policy_arns=[READ_ONLY],
+    )
+    aws_mount.issue("a-role-name-that-is-far-too-long-for-32")
+    [sent] = [p for op, p in aws_faults.requests if op == "GetFederationToken"]
+    assert re.fullmatch(r"a-role-name-_\d{10}_[a-z0-9]{8}", sent["Name"]), sent["Name"]
+
+
+def test_template_too_long_for_a_federation_name(aws_mount: Mount, aws_faults: AWSFaults) -> None:
+    config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
+    long = "my-company-platform-{unix_time}-{role}-{random}"  # fits 64, never 32
+    aws_mount.configure(**{**config, "username_template": long})
+    provider = aws_mount.provider
+    fed = {"credential_type": "federation_token", "policy_arns": [READ_ONLY]}
+    with pytest.raises(ValidationError) as info:
+        provider.check_mount({"username_template": long}, {"fed": fed})  # type: ignore[attr-defined]
+    assert info.value.field == "username_template" and "'fed'" in str(info.value)
+    provider.check_mount({"username_template": long}, {"u": {"credential_type": "iam_user"}})  # type: ignore[attr-defined]
+    provider.check_mount(None, {"fed": fed})  # type: ignore[attr-defined]
+    # Until the engine calls check_mount, issue still refuses before any AWS call.
+    aws_mount.write_role("fed", **fed)
+    with pytest.raises(ValidationError) as info:
+        aws_mount.issue("fed")
+    assert info.value.field == "username_template"
+    assert aws_faults.calls == [] and aws_mount.engine.leases() == []
+
+
+# -- needs the engine: these pass once the hooks in the issue-13 AWS report are wired --------
+ENGINE_HOOK = "engine must pass the role's max_ttl to Provider.default_ttl in write_role"
+CHECK_MOUNT_HOOK = "engine must call AWSProvider.check_mount on configure and write_role"
+
+
+@pytest.mark.xfail(strict=True, reason=ENGINE_HOOK, raises=ValidationError)
+def test_sts_role_with_a_short_max_ttl_and_no_default(aws_mount: Mount) -> None:
+    aws_mount.write_role("s", credential_type="session_token", max_ttl="30m")
+    assert aws_mount.read_role("s")["max_ttl"] == 1800
+
+
+@pytest.mark.xfail(strict=True, reason=CHECK_MOUNT_HOOK)
+def test_template_too_long_for_federation_refused_at_configure(aws_mount: Mount) -> None:
+    aws_mount.write_role("fed", credential_type="federation_token", policy_arns=[READ_ONLY])
+    config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
+    with pytest.raises(ValidationError) as info:
+        aws_mount.configure(
+            **{**config, "username_template": "my-company-platform-{unix_time}-{role}-{random}"}
+        )
+    assert info.value.field == "username_template"
+
+
+@pytest.mark.xfail(strict=True, reason=CHECK_MOUNT_HOOK)
+def test_federation_role_refused_when_the_template_cannot_fit(aws_mount: Mount) -> None:
+    config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
+    aws_mount.configure(
+        **{**config, "username_template": "my-company-platform-{unix_time}-{role}-{random}"}
+    )
+    with pytest.raises(ValidationError) as info:
+        aws_mount.write_role("fed", credential_type="federation_token", policy_arns=[READ_ONLY])
+    assert info.value.field == "username_template" and aws_mount.roles() == []

@@ -2,26 +2,86 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...errors import ValidationError
 from ...schema import Field, Schema
 from .errors import import_boto3
 from .names import DEFAULT_TEMPLATE, check_template
 
-_URL = r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s]*)?"
+#: What AWS's own access key ids look like (AKIA..., ASIA...).
+AWS_ACCESS_KEY = re.compile(r"[A-Z0-9]{16,128}")
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _check_access_key(value: str) -> None:
+    # Never echo the value: a secret key pasted here would end up in logs and on stderr.
+    if any(not "\x21" <= c <= "\x7e" or c == "/" for c in value):
+        raise ValueError(
+            "has a character an access key id never has (a space, '/', a control or a "
+            "non-ASCII character); an access key id looks like AKIA... (was the secret key "
+            "pasted here?)"
+        )
+
+
+def _check_endpoint(value: str) -> None:
+    """The rules botocore applies when it builds a client, so a bad URL is refused
+    when written rather than at every issue."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(
+            "has whitespace or control characters; give a URL such as http://host:4566"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(
+            f"is not a valid URL ({exc}); give one such as https://iam.amazonaws.com "
+            "or http://127.0.0.1:5000"
+        ) from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    if "@" in parts.netloc:
+        raise ValueError("must not hold user:password@; credentials go in access_key/secret_key")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    if parts.netloc.endswith(":") or port == 0:
+        raise ValueError("has no port number after ':'" if port is None else "has port 0")
+    host = parts.hostname or ""
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise ValueError("has an IPv6 address in [ ] that is not valid") from exc
+        return
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253 or not all(_DNS_LABEL.fullmatch(p) for p in name.split(".")):
+        raise ValueError(
+            "has no valid host name (letters, digits and '-' in dot-separated labels of "
+            "at most 63 characters, an IPv4 address, or an IPv6 address in [ ])"
+        )
+
 
 CONFIG_SCHEMA = Schema(
     {
-        "access_key": Field("str", pattern=r"[A-Z0-9]{16,128}", doc="root access key id"),
+        "access_key": Field(
+            "str", max_length=128, check=_check_access_key, doc="root access key id"
+        ),
         "secret_key": Field("str", secret=True, max_length=256, doc="root secret access key"),
         "region": Field("str", pattern=r"[a-z]{2}(-[a-z]+)+-\d{1,2}", doc="AWS region"),
-        "iam_endpoint": Field("str", pattern=_URL, doc="IAM endpoint URL (emulators, GovCloud)"),
-        "sts_endpoint": Field("str", pattern=_URL, doc="STS endpoint URL"),
+        "iam_endpoint": Field(
+            "str", max_length=2048, check=_check_endpoint, doc="IAM endpoint URL (emulators)"
+        ),
+        "sts_endpoint": Field(
+            "str", max_length=2048, check=_check_endpoint, doc="STS endpoint URL"
+        ),
         "max_retries": Field(
             "int", default=-1, minimum=-1, doc="botocore retries; -1: none (dynsecrets retries)"
         ),
@@ -38,10 +98,24 @@ CONFIG_SCHEMA = Schema(
 
 
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    # Empty means unset, as in Vault: the default credential chain.
+    config["access_key"] = config["access_key"] or None
+    config["secret_key"] = config["secret_key"] or None
     if bool(config["access_key"]) != bool(config["secret_key"]):
         missing = "secret_key" if config["access_key"] else "access_key"
         raise ValidationError(
             missing, "set both access_key and secret_key, or neither (the default credential chain)"
+        )
+    emulated = config.get("iam_endpoint") or config.get("sts_endpoint")
+    if config["access_key"] and not emulated and not AWS_ACCESS_KEY.fullmatch(config["access_key"]):
+        # Emulators take any key id (moto's "testing", LocalStack's "test"); AWS does not,
+        # but a key id format AWS adopts later must not lock users out: warn, don't refuse.
+        warnings.warn(
+            "access_key does not look like an AWS access key id (16-128 upper-case letters "
+            "and digits, such as AKIA...); AWS will refuse it unless iam_endpoint or "
+            "sts_endpoint points at an emulator",
+            UserWarning,
+            stacklevel=2,
         )
     return config
 

@@ -9,6 +9,10 @@ import string
 from typing import Any
 
 DEFAULT_TEMPLATE = "dynsecrets-{role}-{unix_time}-{random}"
+#: Federation token names have 32 characters: with the default template the prefix,
+#: the timestamp and the random part would leave one character of the role. While
+#: the template is the default, federation names drop the timestamp instead.
+FEDERATION_DEFAULT_TEMPLATE = "dynsecrets-{role}-{random}"
 PLACEHOLDERS = ("role", "mount", "unix_time", "random")
 #: IAM user names, role session names and federation names share this alphabet.
 NAME_CHARS = re.compile(r"[A-Za-z0-9+=,.@_-]")
@@ -30,13 +34,28 @@ def _clean(text: str) -> str:
     return "".join(c if NAME_CHARS.fullmatch(c) else "-" for c in text)
 
 
+#: (placeholder, shortest it may become), in the order render cuts them.
+ROLE_FIRST = (("role", 0), ("mount", 0), ("random", RANDOM_MIN))
+#: For short names: the role is what an operator reads in CloudTrail, so randomness
+#: gives way to it first (never below RANDOM_MIN characters).
+RANDOM_FIRST = (("random", RANDOM_MIN), ("mount", 0), ("role", 0))
+
+
 def render(
-    template: str, *, role: str, mount: str, unix_time: int, limit: int, random: str | None = None
+    template: str,
+    *,
+    role: str,
+    mount: str,
+    unix_time: int,
+    limit: int,
+    random: str | None = None,
+    cuts: tuple[tuple[str, int], ...] = ROLE_FIRST,
 ) -> str:
     """Render ``template`` within ``limit`` characters.
 
-    The role part is cut first, then the mount part; the random part keeps at
-    least 8 characters. Raises ValueError if the template cannot fit.
+    Placeholders are shortened in the order ``cuts`` gives (by default the role,
+    then the mount, then the random part down to 8 characters). Raises
+    ValueError if the template cannot fit.
     """
     rnd = random or _random(RANDOM_LEN)
     parts: dict[str, Any] = {
@@ -46,7 +65,7 @@ def render(
         "random": rnd,
     }
     name = _clean(template.format(**parts))
-    for key, floor in (("role", 0), ("mount", 0), ("random", RANDOM_MIN)):
+    for key, floor in cuts:
         excess = len(name) - limit
         if excess <= 0:
             break
@@ -55,7 +74,8 @@ def render(
         name = _clean(template.format(**parts))
     if len(name) > limit:
         raise ValueError(
-            f"renders to {len(name)} characters even with the role cut away; AWS allows {limit}"
+            f"renders to {len(name)} characters even with the role and mount cut away and "
+            f"{RANDOM_MIN} random characters; AWS allows {limit}"
         )
     return name
 
@@ -84,6 +104,31 @@ def check_template(template: str) -> str:
             )
     render(template, role="r" * 64, mount="m" * 64, unix_time=2**31, limit=USER_NAME_MAX)
     return template
+
+
+def federation_template(template: str) -> str:
+    """The template federation token names are rendered from."""
+    return FEDERATION_DEFAULT_TEMPLATE if template == DEFAULT_TEMPLATE else template
+
+
+def render_federation_name(template: str, *, role: str, mount: str, unix_time: int) -> str:
+    return render(
+        federation_template(template),
+        role=role,
+        mount=mount,
+        unix_time=unix_time,
+        limit=FEDERATION_NAME_MAX,
+        cuts=RANDOM_FIRST,
+    )
+
+
+def federation_problem(template: str) -> str | None:
+    """Why ``template`` cannot name a federation token (32 characters), or None."""
+    try:
+        render_federation_name(template, role="r", mount="m", unix_time=2**31)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def static_prefix(template: str) -> str:

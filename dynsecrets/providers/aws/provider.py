@@ -6,12 +6,20 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ...errors import PermanentProviderError, ValidationError
+from ...errors import ValidationError
 from ...models import Capabilities
 from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
 from . import iam_user, sts
 from .config import CONFIG_SCHEMA, Clients, check_config, partition_of, resolve_region
-from .names import FEDERATION_NAME_MAX, SESSION_NAME_MAX, USER_NAME_MAX, render, static_prefix
+from .names import (
+    FEDERATION_NAME_MAX,
+    SESSION_NAME_MAX,
+    USER_NAME_MAX,
+    federation_problem,
+    render,
+    render_federation_name,
+    static_prefix,
+)
 from .roles import (
     ASSUMED_ROLE,
     FEDERATION_TOKEN,
@@ -22,7 +30,17 @@ from .roles import (
     STS_TYPES,
     check_role,
     role_partition,
+    validate_role,
 )
+from .rotate import rotate_root
+
+# Request options and the credential types they mean something for.
+_OPTION_TYPES = {
+    "role_arn": (ASSUMED_ROLE,),
+    "role_session_name": (ASSUMED_ROLE,),
+    "mfa_code": (SESSION_TOKEN,),
+    "wait_until_usable": (IAM_USER,),
+}
 
 
 class AWSProvider(Provider):
@@ -45,8 +63,31 @@ class AWSProvider(Provider):
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return check_config(config)
 
+    def validate_role(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_role(name, fields)
+
     def check_role(self, name: str, role: dict[str, Any]) -> dict[str, Any]:
         return check_role(name, role)
+
+    def check_mount(
+        self, config: Mapping[str, Any] | None, roles: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Rules across config and roles, which neither validation sees alone: a
+        federation_token role needs a username_template that fits 32 characters.
+        The engine should call this on configure (new config, every stored role) and on
+        write_role (stored config or None, the role being written)."""
+        if config is None:
+            return
+        federated = sorted(
+            n for n, r in roles.items() if r.get("credential_type") == FEDERATION_TOKEN
+        )
+        problem = federation_problem(config.get("username_template") or "") if federated else None
+        if problem:
+            raise ValidationError(
+                "username_template",
+                f"cannot name a federation token (federation_token role {federated[0]!r}): "
+                f"it {problem}. Shorten the template's fixed text, or drop {{unix_time}}",
+            )
 
     def capabilities(self, role: Mapping[str, Any]) -> Capabilities:
         if role.get("credential_type") in STS_TYPES:
@@ -56,6 +97,17 @@ class AWSProvider(Provider):
     def max_ttl(self, role: Mapping[str, Any]) -> int | None:
         kind = role.get("credential_type")
         return sts.MAX_STS_TTL[kind] if kind in STS_TYPES else None
+
+    def default_ttl(self, role: Mapping[str, Any]) -> int | None:
+        # STS tokens last default_sts_ttl or one hour, not the mount's default (768h):
+        # the engine must start from this, or it reports a clamp that never happened.
+        if role.get("credential_type") in STS_TYPES:
+            return sts.default_ttl(role)
+        return None
+
+    @functools.cached_property
+    def _role_limits(self) -> sts.RoleLimits:
+        return sts.RoleLimits(self.clock)
 
     # -- plan ---------------------------------------------------------------------
     def _name(
@@ -75,6 +127,12 @@ class AWSProvider(Provider):
     def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
         role, options = dict(request.role), request.options
         kind = role["credential_type"]
+        for option, kinds in _OPTION_TYPES.items():
+            # False/"" are what front ends pass for "not set": only a real value is refused.
+            if options.get(option) not in (None, False, "") and kind not in kinds:
+                raise ValidationError(
+                    option, f"does not apply to credential_type={kind}; it fits {', '.join(kinds)}"
+                )
         region = resolve_region(config)
         partition = partition_of(region)
         arn_partition = role_partition(role)
@@ -104,7 +162,7 @@ class AWSProvider(Provider):
                 "tags": dict(role.get("iam_tags", {})),
                 "permissions_boundary_arn": role.get("permissions_boundary_arn"),
             }
-        seconds, warnings = sts.duration(kind, role, request.requested_ttl, request.max_ttl)
+        seconds, warnings = sts.duration(kind, role, request.ttl)
         plan = {**base, "duration": seconds, "warnings": warnings}
         if kind == ASSUMED_ROLE:
             arns = role["role_arns"]
@@ -126,14 +184,28 @@ class AWSProvider(Provider):
                 or self._name(config, request, SESSION_NAME_MAX, "role session name"),
             )
         elif kind == FEDERATION_TOKEN:
-            plan["session_name"] = self._name(
-                config, request, FEDERATION_NAME_MAX, "federation token name"
-            )
+            try:
+                plan["session_name"] = render_federation_name(
+                    config["username_template"],
+                    role=request.role_name,
+                    mount=request.mount,
+                    unix_time=int(request.now),
+                )
+            except ValueError as exc:
+                raise ValidationError(
+                    "username_template",
+                    f"cannot make a federation token name of {FEDERATION_NAME_MAX} "
+                    f"characters ({exc})",
+                ) from exc
         elif kind == SESSION_TOKEN:
             serial = role.get("mfa_serial_number")
             if serial and not options.get("mfa_code"):
                 raise ValidationError(
                     "mfa_code", "this role requires MFA; pass the 6-digit mfa_code"
+                )
+            if options.get("mfa_code") and not serial:
+                raise ValidationError(
+                    "mfa_code", "the role has no mfa_serial_number, so AWS would ignore the code"
                 )
             plan["mfa_serial_number"] = serial
         return plan
@@ -143,20 +215,7 @@ class AWSProvider(Provider):
         self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
     ) -> Issued:
         if plan["type"] != IAM_USER:
-            issued = sts.issue(
-                self.clients.get("sts", config),
-                self.clients.get("iam", config),
-                self._retry,
-                plan,
-                request.options,
-            )
-            return Issued(
-                data=issued.data,
-                secret_keys=issued.secret_keys,
-                expires_at=issued.expires_at,
-                env=issued.env,
-                warnings=tuple(plan.get("warnings", ())),
-            )
+            return self._issue_sts(config, request, plan)
         issued = iam_user.issue(self.clients.get("iam", config), self._retry, plan)
         wait = request.options.get("wait_until_usable")
         if wait is None:
@@ -184,6 +243,45 @@ class AWSProvider(Provider):
             ),
         )
 
+    def _issue_sts(
+        self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
+    ) -> Issued:
+        iam = self.clients.get("iam", config)
+        seconds, warnings = int(plan["duration"]), list(plan.get("warnings", ()))
+        limit = None
+        if plan["type"] == ASSUMED_ROLE:
+            limit = self._role_limits.get(iam, self._retry, plan["role_arn"])
+            if limit and seconds > limit:
+                warnings.append(
+                    f"TTL {seconds}s was lowered to {limit}s, the MaxSessionDuration of "
+                    f"{plan['role_arn']}; set max_sts_ttl to at most {limit}s or raise the "
+                    "role's MaxSessionDuration"
+                )
+                seconds = limit
+        try:
+            issued = sts.issue(
+                self.clients.get("sts", config),
+                iam,
+                self._retry,
+                plan,
+                request.options,
+                seconds=seconds,
+                ttl_field="ttl" if request.requested_ttl else "max_sts_ttl",
+            )
+        except ValidationError:
+            # AWS knows a lower MaxSessionDuration than the cache: read it again next time.
+            # (An unknown limit stays cached: GetRole would only be denied again.)
+            if limit is not None:
+                self._role_limits.forget(plan["role_arn"])
+            raise
+        return Issued(
+            data=issued.data,
+            secret_keys=issued.secret_keys,
+            expires_at=issued.expires_at,
+            env=issued.env,
+            warnings=tuple(warnings),
+        )
+
     def revoke(
         self,
         config: Mapping[str, Any],
@@ -198,38 +296,7 @@ class AWSProvider(Provider):
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
-        if not config.get("access_key"):
-            raise PermanentProviderError(
-                "rotate_root needs access_key and secret_key in config/root; credentials from the "
-                "default chain are not dynsecrets' to rotate",
-                operation="rotate_root",
-            )
-        iam = self.clients.get("iam", config)
-        call = iam_user.call
-        user = call(self._retry, "GetUser", iam.get_user)["User"]["UserName"]
-        keys = call(self._retry, "ListAccessKeys", lambda: iam.list_access_keys(UserName=user))
-        ids = [k["AccessKeyId"] for k in keys.get("AccessKeyMetadata", [])]
-        if len(ids) >= 2:
-            raise PermanentProviderError(
-                f"IAM user {user} already has two access keys ({', '.join(ids)}); AWS allows two, "
-                "so delete the one not in use, then rotate again",
-                operation="rotate_root",
-                code="LimitExceeded",
-            )
-        key = call(self._retry, "CreateAccessKey", lambda: iam.create_access_key(UserName=user))[
-            "AccessKey"
-        ]
-        new = {**config, "access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
-        persist(new)
-        iam_user.wait_until_usable(
-            self.clients.get("sts", new), self.clock, float(config.get("usable_timeout") or 60)
-        )
-        call(
-            self._retry,
-            "DeleteAccessKey",
-            lambda: iam.delete_access_key(UserName=user, AccessKeyId=config["access_key"]),
-        )
-        return new
+        return rotate_root(self.clients, self._retry, self.clock, config, persist)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         iam = self.clients.get("iam", config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from ...errors import ValidationError
@@ -17,17 +19,24 @@ SESSION_TOKEN = "session_token"  # noqa: S105 (a type name)
 STS_TYPES = (ASSUMED_ROLE, FEDERATION_TOKEN, SESSION_TOKEN)
 CREDENTIAL_TYPES = (IAM_USER, *STS_TYPES)
 
+# AWS's API patterns use Java's \w, which is ASCII: Python's is Unicode, hence re.ASCII.
 PARTITIONS = "aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b"
 POLICY_ARN = re.compile(
-    rf"arn:({PARTITIONS}):iam::(\d{{12}}|aws):policy/([\x21-\x7e]{{1,512}}/)?[\w+=,.@-]{{1,128}}"
+    rf"arn:({PARTITIONS}):iam::(\d{{12}}|aws):policy/([\x21-\x7e]{{1,512}}/)?[\w+=,.@-]{{1,128}}",
+    re.ASCII,
 )
 ROLE_ARN = re.compile(
-    rf"arn:({PARTITIONS}):iam::\d{{12}}:role/([\x21-\x7e]{{1,512}}/)?[\w+=,.@-]{{1,64}}"
+    rf"arn:({PARTITIONS}):iam::\d{{12}}:role/([\x21-\x7e]{{1,512}}/)?[\w+=,.@-]{{1,64}}",
+    re.ASCII,
 )
-MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}")
-USER_PATH = re.compile(r"/([\x21-\x7f]{0,510}/)?")
-GROUP_NAME = r"[\w+=,.@-]{1,128}"
-EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")
+MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+# IAM's pathType: "/" alone, or "/", one or more of ! (0x21) to ~ (0x7E), "/". The SDK
+# docs say "through DEL (0x7F)" but the API's own pattern stops at 0x7E.
+USER_PATH = re.compile(r"/|/[\x21-\x7e]+/")
+#: IAM group names and STS role session names: ASCII letters, digits and _+=,.@-
+NAME_CHARS = re.compile(r"[\w+=,.@-]+", re.ASCII)
+EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+MFA_CODE = r"[0-9]{6}"  # not \d: that matches every script's digits
 
 #: AWS limits (IAM and STS quotas) that moto does not enforce.
 INLINE_POLICY_MAX = 2048  # aggregate inline policy size per IAM user
@@ -36,9 +45,26 @@ MANAGED_POLICIES_PER_USER = 20  # default 10, raisable to 20
 STS_POLICY_ARNS_MAX = 10
 GROUPS_PER_USER = 10
 TAGS_MAX = 50
-RESERVED_TAGS = 4  # the tags dynsecrets always adds
-TAG_KEY = re.compile(r"[\w\s.:/=+@-]{1,128}")
+#: The tags dynsecrets puts on every IAM user (iam_user.py); user tags must leave room
+#: for them and may not use their keys. The whole ``dynsecrets:`` prefix is refused, so
+#: a tag added in a later version cannot collide with a role written today.
+RESERVED_TAG_KEYS = frozenset(
+    {
+        "dynsecrets",
+        "dynsecrets:mount",
+        "dynsecrets:role",
+        "dynsecrets:lease-id",
+        "dynsecrets:store-id",
+    }
+)
+RESERVED_TAGS = len(RESERVED_TAG_KEYS)
+TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
+# AWS's tag pattern [\p{L}\p{Z}\p{N}_.:/=+\-@]: letters, separators (space, not tab or
+# newline: those are control characters) and numbers of any script, plus these.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_TAG_RULE = "letters, digits, spaces and _ . : / = + - @"
+_SHOW = 40  # echo at most this much of a value in an error
 
 
 def _policy_arn(value: str) -> None:
@@ -66,7 +92,8 @@ def _check_role_arns(values: list[str]) -> None:
 def _check_user_path(value: str) -> None:
     if len(value) > 512 or not USER_PATH.fullmatch(value):
         raise ValueError(
-            "must start and end with '/', such as /dynsecrets/, at most 512 characters"
+            "must be / or start and end with / around printable ASCII with no spaces "
+            "(such as /dynsecrets/; // is not a path), at most 512 characters"
         )
 
 
@@ -78,17 +105,63 @@ def _check_policy_document(text: str) -> None:
         raise ValueError("has no Statement; an IAM policy needs one")
 
 
+def _show(text: str) -> str:
+    return repr(text if len(text) <= _SHOW else text[:_SHOW] + "...")
+
+
+def _bad_tag_char(text: str) -> str | None:
+    for c in text:
+        if c not in _TAG_PUNCTUATION and unicodedata.category(c)[0] not in "LZN":
+            return f"U+{ord(c):04X}" if not c.isprintable() or c.isspace() else repr(c)
+    return None
+
+
 def _check_tags(tags: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for k, v in tags.items():
-        if not TAG_KEY.fullmatch(k) or k.lower().startswith("aws:"):
-            raise ValueError(f"tag key {k!r} is not allowed (1-128 characters, not starting aws:)")
-        if not isinstance(v, (str, int, float, bool)) or len(str(v)) > TAG_VALUE_MAX:
+        if not 1 <= len(k) <= TAG_KEY_MAX:
+            raise ValueError(f"tag key {_show(k)} must have 1-{TAG_KEY_MAX} characters")
+        bad = _bad_tag_char(k)
+        if bad:
+            raise ValueError(f"tag key {_show(k)} has {bad}; AWS allows only {_TAG_RULE}")
+        low = k.lower()
+        if low.startswith("aws:"):
+            raise ValueError(f"tag key {_show(k)} starts with aws:, which AWS reserves")
+        if low == "dynsecrets" or low.startswith("dynsecrets:"):
             raise ValueError(
-                f"tag {k!r} needs a string value of at most {TAG_VALUE_MAX} characters"
+                f"tag key {_show(k)} is reserved: dynsecrets sets "
+                f"{', '.join(sorted(RESERVED_TAG_KEYS))} itself; choose another key"
             )
+        if low in seen:
+            raise ValueError(
+                f"tag keys {_show(seen[low])} and {_show(k)} differ only in case; "
+                "AWS treats them as one key, so keep one"
+            )
+        seen[low] = k
+        if isinstance(v, bool):
+            v = str(v).lower()
+        if not isinstance(v, (str, int, float)) or len(str(v)) > TAG_VALUE_MAX:
+            raise ValueError(
+                f"tag {_show(k)} needs a string value of at most {TAG_VALUE_MAX} characters"
+            )
+        bad = _bad_tag_char(str(v))
+        if bad:
+            raise ValueError(f"tag {_show(k)} has {bad} in its value; AWS allows only {_TAG_RULE}")
         out[k] = str(v)
     return out
+
+
+def _check_names(what: str, low: int, high: int) -> Any:
+    def check(value: str | list[str]) -> None:
+        for v in [value] if isinstance(value, str) else value:
+            if not low <= len(v) <= high or not NAME_CHARS.fullmatch(v):
+                raise ValueError(
+                    f"{what} {_show(v)} must be {low}-{high} ASCII letters, digits or _+=,.@- "
+                    "(AWS refuses other letters)"
+                )
+
+    return check
 
 
 def _check_mfa(value: str) -> None:
@@ -110,7 +183,7 @@ ROLE_SCHEMA = Schema(
         "credential_type": Field("str", required=True, choices=CREDENTIAL_TYPES),
         "policy_document": Field("json", check=_check_policy_document),
         "policy_arns": Field("list", default=[], check=_check_policy_arns),
-        "iam_groups": Field("list", default=[], pattern=GROUP_NAME),
+        "iam_groups": Field("list", default=[], check=_check_names("group name", 1, 128)),
         "iam_tags": Field("map", default={}, check=_check_tags),
         "role_arns": Field("list", default=[], check=_check_role_arns),
         "session_tags": Field("map", default={}, check=_check_tags),
@@ -129,10 +202,12 @@ REQUEST_SCHEMA = Schema(
         "role_arn": Field("str", doc="assumed_role: which of the role's role_arns"),
         "role_session_name": Field(
             "str",
-            pattern=r"[\w+=,.@-]{2,64}",
+            check=_check_names("role_session_name", 2, 64),
             doc="assumed_role: session name instead of a generated one",
         ),
-        "mfa_code": Field("str", pattern=r"\d{6}", doc="session_token: the MFA token code"),
+        "mfa_code": Field(
+            "str", pattern=MFA_CODE, secret=True, doc="session_token: the 6-digit MFA code"
+        ),
         "wait_until_usable": Field("bool", doc="iam_user: return only once AWS accepts the key"),
     },
     what="request",
@@ -155,7 +230,28 @@ _ONLY: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
+def validate_role(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Schema, then cross-field rules. An empty ``policy_document`` ("" or blanks, as a
+    shell gives for ``policy_document=``) counts as unset, but a role that then has no
+    policy is told it was empty rather than missing."""
+    doc = fields.get("policy_document")
+    empty = isinstance(doc, str) and not doc.strip()
+    if empty:
+        fields = {**fields, "policy_document": None}
+    return check_role(name, ROLE_SCHEMA.validate(fields), empty_policy=empty)
+
+
+def _no_policy(kind: str, empty: bool, needs: str) -> ValidationError:
+    article = "an" if kind[0] in "aeiou" else "a"
+    if empty:
+        return ValidationError(
+            "policy_document",
+            f"is empty; {article} {kind} role needs {needs}: give a JSON policy with a Statement",
+        )
+    return ValidationError("policy_document", f"{article} {kind} role needs {needs}")
+
+
+def check_role(name: str, role: dict[str, Any], *, empty_policy: bool = False) -> dict[str, Any]:
     kind = role["credential_type"]
     for field, kinds in _ONLY.items():
         if kind not in kinds and role.get(field) not in (None, [], {}, ""):
@@ -165,10 +261,7 @@ def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
     has_policy = bool(role["policy_document"] or role["policy_arns"] or role["iam_groups"])
     if kind == IAM_USER:
         if not has_policy:
-            raise ValidationError(
-                "policy_document",
-                "an iam_user role needs policy_document, policy_arns or iam_groups",
-            )
+            raise _no_policy(kind, empty_policy, "policy_document, policy_arns or iam_groups")
         role["user_path"] = role["user_path"] or "/"
         if role["policy_document"] and len(role["policy_document"]) > INLINE_POLICY_MAX:
             raise ValidationError(
@@ -204,13 +297,11 @@ def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError("session_tags", f"STS accepts at most {TAGS_MAX} session tags")
     if kind == ASSUMED_ROLE and not role["role_arns"]:
         raise ValidationError("role_arns", "an assumed_role role needs at least one role ARN")
-    if kind == FEDERATION_TOKEN and not (
-        role["policy_document"] or role["policy_arns"] or role["iam_groups"]
-    ):
-        raise ValidationError(
-            "policy_document",
-            "a federation_token role needs policy_document or policy_arns: "
-            "without one the token has no permissions",
+    if kind == FEDERATION_TOKEN and not has_policy:
+        raise _no_policy(
+            kind,
+            empty_policy,
+            "policy_document, policy_arns or iam_groups (without one the token has no permissions)",
         )
     default, maximum = role.get("default_sts_ttl"), role.get("max_sts_ttl")
     if default and maximum and default > maximum:

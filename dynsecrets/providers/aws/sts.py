@@ -10,39 +10,85 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ...clock import Clock
+from ...errors import InvalidTTL, PermanentProviderError, ProviderError
 from ...providers.base import Issued
 from ...retry import RetryPolicy
 from .iam_user import call
 from .roles import ASSUMED_ROLE, FEDERATION_TOKEN, SESSION_TOKEN
 
-DEFAULT_STS_TTL = 3600
+DEFAULT_STS_TTL = 3600  # Vault's, when neither the request nor default_sts_ttl sets one
 MIN_STS_TTL = 900
 #: The longest each call grants (AssumeRole: the role's MaxSessionDuration, at most 12 h).
 MAX_STS_TTL = {ASSUMED_ROLE: 12 * 3600, FEDERATION_TOKEN: 36 * 3600, SESSION_TOKEN: 36 * 3600}
+#: How long a role's MaxSessionDuration (from GetRole) is trusted before it is read again.
+ROLE_LIMIT_TTL = 300.0
 
 
-def duration(
-    kind: str, role: Mapping[str, Any], requested: int | None, engine_max: int | None
-) -> tuple[int, list[str]]:
-    """The DurationSeconds to ask for, and what was clamped (reported as lease warnings)."""
-    want = requested or role.get("default_sts_ttl") or DEFAULT_STS_TTL
+def default_ttl(role: Mapping[str, Any]) -> int:
+    """What an STS lease lasts when the request names no ttl: the role's default_sts_ttl,
+    else one hour, never past the role's own caps (so no clamp is reported for it)."""
+    if role.get("default_sts_ttl"):
+        return int(role["default_sts_ttl"])
+    caps = [c for c in (role.get("max_sts_ttl"), role.get("max_ttl")) if c]
+    return int(min([DEFAULT_STS_TTL, *caps]))
+
+
+def duration(kind: str, role: Mapping[str, Any], ttl: int) -> tuple[int, list[str]]:
+    """The DurationSeconds to ask for, from the engine's TTL (request, role or default,
+    already within the lease max_ttl and AWS's limit for ``kind``), and a warning for
+    each change made here."""
+    want = min(ttl, MAX_STS_TTL[kind])
     warnings: list[str] = []
-    caps = [
-        (role.get("max_sts_ttl"), "the role's max_sts_ttl"),
-        (engine_max, "the lease max_ttl"),
-        (MAX_STS_TTL[kind], f"AWS's limit for {kind}"),
-    ]
-    for cap, what in caps:
-        if cap and want > cap:
-            warnings.append(f"TTL {want}s clamped to {cap}s by {what}")
-            want = cap
+    cap = role.get("max_sts_ttl")
+    if cap and want > cap:
+        warnings.append(f"TTL {want}s was lowered to {cap}s, the role's max_sts_ttl")
+        want = cap
     if want < MIN_STS_TTL:
-        warnings.append(f"TTL {want}s raised to {MIN_STS_TTL}s, the shortest AWS STS grants")
+        warnings.append(
+            f"TTL {want}s was raised to {MIN_STS_TTL}s, the shortest credential AWS STS issues"
+        )
         want = MIN_STS_TTL
     return want, warnings
+
+
+class RoleLimits:
+    """Each IAM role's MaxSessionDuration, read with GetRole and kept for ROLE_LIMIT_TTL.
+
+    AssumeRole refuses a DurationSeconds above it, so issuance clamps instead. None
+    means unknown (GetRole denied, or a role in another account): AssumeRole then
+    decides, and its refusal is reported as a typed error."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, int | None]] = {}
+
+    def get(self, iam: Any, retry: RetryPolicy, role_arn: str) -> int | None:
+        with self._lock:
+            hit = self._cache.get(role_arn)
+        if hit is not None and hit[0] > self.clock.now():
+            return hit[1]
+        # The role name is the ARN's last segment; what comes before it is the path.
+        name = role_arn.rsplit("/", 1)[1]
+        try:
+            got = call(retry, "GetRole", functools.partial(iam.get_role, RoleName=name))
+            limit: int | None = int(got["Role"].get("MaxSessionDuration") or 0) or None
+        except PermanentProviderError:
+            limit = None  # remembered too: asking again each issue would be denied again
+        except ProviderError:
+            return None  # transient: not remembered, the next issue asks again
+        with self._lock:
+            self._cache[role_arn] = (self.clock.now() + ROLE_LIMIT_TTL, limit)
+        return limit
+
+    def forget(self, role_arn: str) -> None:
+        with self._lock:
+            self._cache.pop(role_arn, None)
 
 
 def merged_policy(
@@ -88,11 +134,25 @@ def merged_policy(
     ), arns
 
 
+def _duration_refused(exc: PermanentProviderError) -> bool:
+    # AWS's ValidationError texts: "The requested DurationSeconds exceeds the
+    # MaxSessionDuration set for this role." and, for role chaining, "... exceeds the
+    # 1 hour session limit for roles assumed by role chaining."
+    return exc.code == "ValidationError" and "DurationSeconds exceeds" in str(exc)
+
+
 def issue(
-    sts: Any, iam: Any, retry: RetryPolicy, plan: Mapping[str, Any], options: Mapping[str, Any]
+    sts: Any,
+    iam: Any,
+    retry: RetryPolicy,
+    plan: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    seconds: int | None = None,
+    ttl_field: str = "ttl",
 ) -> Issued:
     kind = plan["type"]
-    seconds = plan["duration"]
+    seconds = seconds or plan["duration"]
     policy, arns = plan.get("policy_document"), list(plan.get("policy_arns", []))
     if plan.get("groups"):
         policy, group_arns = merged_policy(iam, retry, policy, plan["groups"])
@@ -109,7 +169,19 @@ def issue(
             kwargs["ExternalId"] = plan["external_id"]
         if plan.get("session_tags"):
             kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in plan["session_tags"].items()]
-        out = call(retry, "AssumeRole", lambda: sts.assume_role(**kwargs))
+        try:
+            out = call(retry, "AssumeRole", lambda: sts.assume_role(**kwargs))
+        except PermanentProviderError as exc:
+            if not _duration_refused(exc):
+                raise
+            raise InvalidTTL(
+                ttl_field,
+                f"AWS refused a {seconds}s session for {plan['role_arn']}: longer than the "
+                "role's MaxSessionDuration (or 1 h when the root credential is itself an "
+                "assumed role). Ask for a shorter ttl, set the role's max_sts_ttl to at most "
+                "that limit, or raise MaxSessionDuration on the IAM role; allowing iam:GetRole "
+                "to the root credential lets dynsecrets clamp to it by itself",
+            ) from exc
         extra = {"arn": out["AssumedRoleUser"]["Arn"]}
     elif kind == FEDERATION_TOKEN:
         kwargs = {**common, "Name": plan["session_name"]}
@@ -124,10 +196,12 @@ def issue(
         extra = {}
     creds = out["Credentials"]
     expires = creds["Expiration"]
+    # Vault's shape: ttl (the seconds AWS granted) next to the keys, arn where AWS names one.
     data = {
         "access_key": creds["AccessKeyId"],
         "secret_key": creds["SecretAccessKey"],
         "security_token": creds["SessionToken"],
+        "ttl": seconds,
         "expiration": expires.isoformat(),
         **extra,
     }
@@ -140,5 +214,7 @@ def issue(
             "AWS_SECRET_ACCESS_KEY": data["secret_key"],
             "AWS_SESSION_TOKEN": data["security_token"],
             "AWS_REGION": plan["region"],
+            # botocore (so boto3 and AWS CLI v1) reads this one, not AWS_REGION.
+            "AWS_DEFAULT_REGION": plan["region"],
         },
     )
