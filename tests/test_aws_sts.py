@@ -282,30 +282,25 @@ def test_template_too_long_for_a_federation_name(aws_mount: Mount, aws_faults: A
     provider = aws_mount.provider
     fed = {"credential_type": "federation_token", "policy_arns": [READ_ONLY]}
     with pytest.raises(ValidationError) as info:
-        provider.check_mount({"username_template": long}, {"fed": fed})  # type: ignore[attr-defined]
+        provider.check_mount({"username_template": long}, {"fed": fed})
     assert info.value.field == "username_template" and "'fed'" in str(info.value)
-    provider.check_mount({"username_template": long}, {"u": {"credential_type": "iam_user"}})  # type: ignore[attr-defined]
-    provider.check_mount(None, {"fed": fed})  # type: ignore[attr-defined]
-    # Until the engine calls check_mount, issue still refuses before any AWS call.
-    aws_mount.write_role("fed", **fed)
+    provider.check_mount({"username_template": long}, {"u": {"credential_type": "iam_user"}})
+    provider.check_mount(None, {"fed": fed})
+    # The engine calls check_mount on write_role: refused before anything is stored.
     with pytest.raises(ValidationError) as info:
-        aws_mount.issue("fed")
+        aws_mount.write_role("fed", **fed)
     assert info.value.field == "username_template"
-    assert aws_faults.calls == [] and aws_mount.engine.leases() == []
+    assert aws_faults.calls == [] and aws_mount.roles() == []
 
 
-# -- needs the engine: these pass once the hooks in the issue-13 AWS report are wired --------
-ENGINE_HOOK = "engine must pass the role's max_ttl to Provider.default_ttl in write_role"
-CHECK_MOUNT_HOOK = "engine must call AWSProvider.check_mount on configure and write_role"
+# -- rules across config and roles (Provider.check_mount) --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_HOOK, raises=ValidationError)
 def test_sts_role_with_a_short_max_ttl_and_no_default(aws_mount: Mount) -> None:
     aws_mount.write_role("s", credential_type="session_token", max_ttl="30m")
     assert aws_mount.read_role("s")["max_ttl"] == 1800
 
 
-@pytest.mark.xfail(strict=True, reason=CHECK_MOUNT_HOOK)
 def test_template_too_long_for_federation_refused_at_configure(aws_mount: Mount) -> None:
     aws_mount.write_role("fed", credential_type="federation_token", policy_arns=[READ_ONLY])
     config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
@@ -316,7 +311,6 @@ def test_template_too_long_for_federation_refused_at_configure(aws_mount: Mount)
     assert info.value.field == "username_template"
 
 
-@pytest.mark.xfail(strict=True, reason=CHECK_MOUNT_HOOK)
 def test_federation_role_refused_when_the_template_cannot_fit(aws_mount: Mount) -> None:
     config = {**aws_mount.read_config(), "secret_key": "moto-testing-secret"}
     aws_mount.configure(

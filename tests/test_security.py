@@ -228,7 +228,7 @@ def test_no_secret_in_logs_reprs_errors_or_store(
             m = engine.enable("aws", "aws")
             with pytest.raises(ValidationError) as bad:
                 m.configure(
-                    **{**moto_server.config(), "access_key": "AKIAX", "secret_key": ROOT_SECRET}
+                    **{**moto_server.config(), "access_key": "AKIA X", "secret_key": ROOT_SECRET}
                 )
             shown.append(str(bad.value))
             m.configure(
@@ -271,7 +271,7 @@ def test_no_secret_in_logs_reprs_errors_or_store(
             ["read", "aws/config/root"],
             ["read", "aws/roles/ec2"],
             ["lease", "list"],
-            ["write", "aws/config/root", "access_key=AKIAX", f"secret_key={ROOT_SECRET}"],
+            ["write", "aws/config/root", "access_key=AKIA X", f"secret_key={ROOT_SECRET}"],
             ["--debug", "rotate-root", "aws"],
         ):
             proc = subprocess.run(

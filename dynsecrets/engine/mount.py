@@ -67,6 +67,9 @@ class Mount:
         """Validate and store the provider's root config (sealed)."""
         provider = self._rec_provider()[1]
         config = provider.validate_config(fields)
+        store = self._core.store
+        roles = {n: store.get_role(self.path, n) or {} for n in store.list_roles(self.path)}
+        provider.check_mount(config, roles)
         self._core.store.update_mount(self.path, config=self._core.seal(config, self.path))
         log.info("configured %s/", self.path)
         events = self._core.events
@@ -118,18 +121,20 @@ class Mount:
     # -- roles ----------------------------------------------------------------------------
     def write_role(self, name: str, **fields: Any) -> Role:
         name = check_role_name(name)
-        provider = self._rec_provider()[1]
         engine_fields = {k: fields.pop(k) for k in list(fields) if k in ENGINE_ROLE_FIELDS.fields}
         common = ENGINE_ROLE_FIELDS.validate(engine_fields)
         if common["ttl"] and common["max_ttl"] and common["ttl"] > common["max_ttl"]:
             raise InvalidTTL("ttl", "is longer than the role's max_ttl; lower ttl or raise max_ttl")
+        rec, provider = self._rec_provider()
         normalised = provider.validate_role(name, fields)
-        provider_default = provider.default_ttl(normalised)
+        stored = {**normalised, **{k: v for k, v in common.items() if v is not None}}
+        provider_default = provider.default_ttl(stored)
         if provider_default and common["max_ttl"] and provider_default > common["max_ttl"]:
             raise InvalidTTL(
                 "default_ttl", "is longer than the role's max_ttl; lower it or raise max_ttl"
             )
-        stored = {**normalised, **{k: v for k, v in common.items() if v is not None}}
+        config = None if rec.config is None else self._core.config(rec, provider)
+        provider.check_mount(config, {name: stored})
         self._core.store.put_role(self.path, name, stored)
         self._core.events.record("role.write", f"{self.path}/roles/{name}", fields=stored)
         return Role(self.path, name, stored)

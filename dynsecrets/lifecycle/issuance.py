@@ -175,10 +175,8 @@ def _ttls(
         # Only a TTL someone asked for is worth a warning; a mount-wide default
         # that a shorter cap overrides is just the cap working (as in Vault).
         if requested or fields.get("ttl"):
-            source = "requested ttl" if requested else "the role's ttl"
             warnings.append(
-                f"{source} of {lease_ttl}s is longer than the effective max_ttl; "
-                f"clamped to {max_ttl}s"
+                f"TTL of {lease_ttl}s exceeded the effective max_ttl; clamped to {max_ttl}s"
             )
         lease_ttl = max_ttl
     return lease_ttl, max_ttl, requested, warnings

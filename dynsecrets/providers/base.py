@@ -150,6 +150,14 @@ class Provider(abc.ABC):
         """Cross-field rules for roles. Override; return the (possibly changed) role."""
         return role
 
+    def check_mount(
+        self, config: Mapping[str, Any] | None, roles: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Rules across config and roles, which neither validation sees alone. The
+        engine calls it on configure (the new config, every stored role) and on
+        write_role (the stored config or None, the role being written). Raise
+        :class:`ValidationError` naming the field."""
+
     def capabilities(self, role: Mapping[str, Any]) -> Capabilities:
         """Whether leases of this role can be renewed and revoked in the cloud."""
         return Capabilities()
