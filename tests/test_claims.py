@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dynsecrets import Engine, ExpiryWorker, LeaseState, ManualClock, Mount
+from dynsecrets import Engine, ExpiryWorker, Lease, LeaseState, ManualClock, Mount
 from dynsecrets.lifecycle import issuance
 from dynsecrets.testing import FakeCloud, fake_engine
 
@@ -116,6 +116,7 @@ def test_pending_lease_of_a_live_slow_issuer_is_never_recovered(tmp_path: Path) 
             release.set()
             t.join(60)
             [lease] = result
+            assert isinstance(lease, Lease) and lease.lease_id == pending.lease_id
             assert other.lookup(pending.lease_id).state == LeaseState.ACTIVE
             assert len(cloud.users) == 1
 

@@ -150,7 +150,7 @@ class Provider(abc.ABC):
         """Cross-field rules for roles. Override; return the (possibly changed) role."""
         return role
 
-    def check_mount(
+    def check_mount(  # noqa: B027 (optional hook; most providers have no such rule)
         self, config: Mapping[str, Any] | None, roles: Mapping[str, Mapping[str, Any]]
     ) -> None:
         """Rules across config and roles, which neither validation sees alone. The
