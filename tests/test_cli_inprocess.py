@@ -299,6 +299,12 @@ def test_values_that_are_not_utf8(fake: Run, tmp_path: Path) -> None:
     assert fake.ok("list", "fake/roles") == "Keys\n----\napp\napplication-two\n"
 
 
+def test_a_value_without_its_key_is_not_echoed(fake: Run) -> None:
+    assert fake.fails(2, "write", "fake/config/root", "=hunter2") == (
+        "an argument starts with '='; write fields as key=value"
+    )
+
+
 def test_long_values_are_cut_short_in_errors(fake: Run) -> None:
     message = fake.fails(1, "lease", "lookup", "fake/creds/app/" + "x" * 10_000)
     assert len(message) < 300

@@ -58,7 +58,9 @@ def parse_data(items: Sequence[str], stdin: BinaryIO | None) -> dict[str, Any]:
     stdin_used_by: str | None = None
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if sep and not key:  # "=value": the value may be a secret pasted without its key
+            raise UsageError("an argument starts with '='; write fields as key=value")
+        if not sep:
             raise UsageError(
                 f"argument '{_printable(item)}' is not key=value; write fields as key=value"
             )
