@@ -254,6 +254,49 @@ def test_messages_speak_cli(fake: Run) -> None:
     )
 
 
+def test_disable_revoke_that_fails_names_the_flag(fake: Run) -> None:
+    fake.ok("read", "fake/creds/app")
+    fake.cloud.fail("delete_key", times=100)
+    assert fake.fails(1, "secrets", "disable", "-revoke", "fake") == (
+        "fake/: 1 lease(s) could not be revoked; they stay in the store; fix the cause or "
+        "revoke them with 'dynsecrets lease revoke -force'"
+    )
+
+
+def test_revoke_prefix_lists_failures_and_fails_once(fake: Run) -> None:
+    fake.ok("read", "fake/creds/app")
+    fake.ok("read", "fake/creds/application-two")
+    [first, second] = _lease_ids(fake)
+    fake.cloud.fail("delete_key", times=100)
+    result = fake("lease", "revoke", "-prefix", "fake/creds/app")
+    assert result.code == 1
+    assert result.out == (
+        "Success! Revoked 0 lease(s) under fake/creds/app\n"
+        f"  not revoked: {first}: PermanentProviderError: fake cloud delete_key failed: AccessDenied\n"
+    )
+    assert result.err == (
+        "Error: 1 lease(s) could not be revoked; they stay in the store and the worker "
+        "retries them (or drop them with -force)\n"
+    )
+    assert _lease_ids(fake) == [first, second]
+
+
+def test_tidy_apply_reports_what_it_could_not_delete(fake: Run) -> None:
+    fake.ok("read", "fake/creds/app")
+    [lease_id] = _lease_ids(fake)
+    fake.cloud.fail("delete_key", times=100)
+    fake("lease", "revoke", "-force", lease_id)
+    [user] = fake.cloud.users
+    result = fake("tidy", "-apply", "fake")
+    assert result.code == 1
+    assert result.out == (
+        "Scanned 1 identity made by fake/; 1 without a lease.\n"
+        f"  not deleted: {user} (lease {lease_id}): PermanentProviderError: fake cloud delete_key failed: AccessDenied\n"
+    )
+    assert result.err == "Error: 1 of 1 identities could not be deleted; see the list above\n"
+    assert list(fake.cloud.users) == [user]
+
+
 # -- bad input --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("argv", "message"),
