@@ -9,13 +9,13 @@ lease_renewable    true
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .models import Lease
 from .ttl import format_duration
 
-__all__ = ["format_table", "format_value", "lease_rows"]
+__all__ = ["format_columns", "format_table", "format_value", "lease_rows"]
 
 
 def format_value(value: Any) -> str:
@@ -50,3 +50,14 @@ def format_table(rows: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> str:
     lines = [f"{'Key':<{width}}Value", f"{'---':<{width}}-----"]
     lines += [f"{k:<{width}}{format_value(v)}" for k, v in items]
     return "\n".join(lines)
+
+
+def format_columns(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A table with a header and a dashed rule, each column as wide as its widest
+    cell plus four spaces (as Vault's ``secrets list``); no trailing spaces."""
+    cells = [list(header), ["-" * len(h) for h in header]]
+    cells += [[format_value(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) + 4 for i in range(len(header))]
+    return "\n".join(
+        "".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )

@@ -24,7 +24,9 @@ SCRIPT = Path(sys.executable).parent / "dynsecrets"
 
 class CLI:
     def __init__(self, store: Path, moto: MotoServer) -> None:
-        self.env = {**os.environ, "DYNSECRETS_STORE": f"sqlite:///{store}"}
+        # No region of the test runner's: the CLI must set what a child process needs.
+        env = {k: v for k, v in os.environ.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+        self.env = {**env, "DYNSECRETS_STORE": f"sqlite:///{store}"}
         self.moto = moto
 
     def __call__(
@@ -146,10 +148,20 @@ def test_seed_workflow(seeded: CLI, iam: Any) -> None:
 
 def test_output_formats(seeded: CLI, iam: Any) -> None:
     data = json.loads(seeded.ok("read", "-format=json", "aws-us-west-2/creds/ec2"))
+    assert list(data) == [
+        "request_id",
+        "lease_id",
+        "lease_duration",
+        "renewable",
+        "data",
+        "warnings",
+    ]
     assert data["lease_duration"] == 768 * 3600 and data["renewable"] is True
     assert set(data["data"]) == {"access_key", "secret_key", "security_token"}
     env = seeded.ok("read", "--format", "env", "aws-us-west-2/creds/ec2")
     assert "export AWS_ACCESS_KEY_ID=AKIA" in env and "export AWS_REGION=us-west-2" in env
+    assert "export AWS_DEFAULT_REGION=us-west-2" in env
+    assert "\nexport DYNSECRETS_LEASE_ID=aws-us-west-2/creds/ec2/" in env
     key = seeded.ok("read", "-field=access_key", "aws-us-west-2/creds/ec2").strip()
     assert key.startswith("AKIA") and "\n" not in key
     assert seeded.ok("read", "-field=credential_type", "aws-us-west-2/roles/ec2") == "iam_user\n"
@@ -163,22 +175,36 @@ def test_output_formats(seeded: CLI, iam: Any) -> None:
 
 def test_exec(seeded: CLI, iam: Any, tmp_path: Path) -> None:
     seen = tmp_path / "seen.json"
+    # boto3 finds its region only in AWS_DEFAULT_REGION: this call fails without it.
     child = (
-        "import json, os, sys; json.dump({k: os.environ.get(k) for k in ('AWS_ACCESS_KEY_ID', "
-        "'AWS_SECRET_ACCESS_KEY', 'AWS_REGION')}, open(sys.argv[1], 'w')); sys.exit(3)"
+        "import boto3, json, os, sys; names = ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', "
+        "'AWS_REGION', 'AWS_DEFAULT_REGION', 'DYNSECRETS_LEASE_ID'); "
+        "got = {k: os.environ.get(k) for k in names}; "
+        "got['arn'] = boto3.client('sts', endpoint_url=sys.argv[2]).get_caller_identity()['Arn']; "
+        "json.dump(got, open(sys.argv[1], 'w')); sys.exit(3)"
     )
     proc = seeded(
-        "exec", "-ttl=15m", "aws-us-west-2/creds/ec2", "--", sys.executable, "-c", child, str(seen)
+        "exec",
+        "-ttl=15m",
+        "aws-us-west-2/creds/ec2",
+        "--",
+        sys.executable,
+        "-c",
+        child,
+        str(seen),
+        seeded.moto.url,
     )
     assert proc.returncode == 3, proc.stderr
     got = json.loads(seen.read_text())
     assert (
         got["AWS_ACCESS_KEY_ID"].startswith("AKIA")
         and got["AWS_SECRET_ACCESS_KEY"]
-        and got["AWS_REGION"] == "us-west-2"
+        and got["AWS_REGION"] == got["AWS_DEFAULT_REGION"] == "us-west-2"
+        and got["DYNSECRETS_LEASE_ID"].startswith("aws-us-west-2/creds/ec2/")
     )
+    assert got["arn"].startswith("arn:aws:iam::123456789012:user/")
     assert got["AWS_SECRET_ACCESS_KEY"] not in proc.stdout + proc.stderr
-    assert iam_users(iam) == [] and seeded.ok("lease", "list") == "Keys\n----\n"
+    assert iam_users(iam) == [] and seeded.ok("lease", "list") == "No leases.\n"
 
 
 def test_exec_revokes_on_ctrl_c(seeded: CLI, iam: Any) -> None:
@@ -296,7 +322,7 @@ def test_bulk_revoke_summary_and_progress(seeded: CLI, iam: Any) -> None:
             "starting with a letter or digit, such as 'aws-us-west-2'\n",
         ),
         (
-            ["lease", "revoke", "aws-us-west-2/creds/ec2/none"],
+            ["lease", "lookup", "aws-us-west-2/creds/ec2/none"],
             None,
             1,
             "Error: no lease 'aws-us-west-2/creds/ec2/none'; it may have expired or been revoked\n",
@@ -344,6 +370,7 @@ def test_help_has_examples(cli: CLI) -> None:
         ["worker"],
         ["tidy"],
         ["rotate-root"],
+        ["path-help"],
     ):
         out = cli.ok(*verb, "--help")
         assert "Example:\n  dynsecrets " in out, verb
@@ -375,7 +402,9 @@ def test_worker_runs_and_stops_on_sigterm(seeded: CLI, iam: Any) -> None:
 
 
 def test_tidy_and_rotate_root(seeded: CLI, iam: Any) -> None:
-    assert "0 without a lease" in seeded.ok("tidy", "-dry-run", "aws-us-west-2")
+    assert seeded.ok("tidy", "aws-us-west-2") == (
+        "Scanned 0 identities made by aws-us-west-2/; 0 without a lease.\n"
+    )
     iam.create_user(UserName="dynsecrets-root")
     key = iam.create_access_key(UserName="dynsecrets-root")["AccessKey"]
     others = [kv for kv in seeded.root() if not kv.startswith(("access_key=", "secret_key="))]

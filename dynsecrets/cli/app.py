@@ -1,0 +1,93 @@
+"""``main``: parse, run one verb, turn every error into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from dynsecrets.errors import DynSecretsError, PathNotFound, ValidationError
+
+from .data import check_text_argv
+from .logs import warning_lines
+from .messages import CommandFailed, UsageError, error_line
+from .parser import build_parser
+from .verbs_admin import rotate_root, tidy
+from .verbs_exec import exec_
+from .verbs_help import path_help, version
+from .verbs_lease import lease
+from .verbs_paths import delete, list_, read, write
+from .verbs_secrets import secrets
+from .verbs_worker import worker
+
+__all__ = ["main"]
+
+VERBS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "secrets": secrets,
+    "write": write,
+    "read": read,
+    "list": list_,
+    "delete": delete,
+    "path-help": path_help,
+    "lease": lease,
+    "exec": exec_,
+    "worker": worker,
+    "tidy": tidy,
+    "rotate-root": rotate_root,
+    "version": version,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or "-debug" in argv
+    with warning_lines(debug=debug) as warnings:
+        code = _run(argv, out, debug)
+        warnings.finish(succeeded=code == 0)
+    return code
+
+
+def _run(argv: list[str], out: TextIO, debug: bool) -> int:
+    try:
+        check_text_argv(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named with the verb's own help, not the top-level one
+            verb = " ".join(v for v in (args.verb, getattr(args, "action", None)) if v)
+            where = f" for '{verb}'" if verb else ""
+            command = " ".join(("dynsecrets", verb)) if verb else "dynsecrets"
+            raise UsageError(f"unknown argument {extra[0]!r}{where}; see '{command} --help'")
+        if args.version:
+            return version(args, out)
+        if args.verb is None:
+            parser.print_help(out)
+            return 2
+        return VERBS[args.verb](args, out)
+    except UsageError as exc:
+        return _fail(exc, 2, debug)
+    except CommandFailed as exc:
+        return _fail(exc, 1, debug)
+    except DynSecretsError as exc:
+        return _fail(exc, 2 if isinstance(exc, (ValidationError, PathNotFound)) else 1, debug)
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # A bug, not a user's mistake. Only the type is shown: the text of an
+        # exception nobody mapped could hold anything, a secret included.
+        message = (
+            f"unexpected {type(exc).__name__} inside dynsecrets; rerun with --debug for the "
+            "traceback, and please report it"
+        )
+        return _fail(CommandFailed(message), 1, debug)
+
+
+def _fail(exc: BaseException, code: int, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"Error: {error_line(str(exc))}", file=sys.stderr)
+    return code
