@@ -411,15 +411,12 @@ def test_worker_with_a_wrong_key_refuses_in_one_line(
     assert fake.fails(1, "worker", "-interval=0.1") == expected
 
 
-@pytest.mark.xfail(
-    reason="needs issue 12's engine: a worker whose key does not open the store refuses to start",
-    strict=False,
-)
 def test_worker_with_a_wrong_key_end_to_end(fake: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     fake.ok("write", "fake/config/root", "account=acme")
     fake.ok("read", "fake/creds/app")
     monkeypatch.setenv("DYNSECRETS_KEY", base64.urlsafe_b64encode(b"w" * 32).decode())
-    fake.fails(1, "worker", "-once")
+    message = fake.fails(1, "worker", "-once")
+    assert "key" in message and "\n" not in message.strip()
 
 
 # -- tidy ----------------------------------------------------------------------------------------

@@ -181,3 +181,54 @@ def test_three_nodes_with_one_killed(pg_url: str, tmp_path: Path) -> None:
     by_victim = {line.split()[1] for line in lines if int(line.split()[0]) == killed}
     assert by_victim, "the killed node revoked nothing before it died"
     assert set(twice) <= by_victim and len(twice) <= 8 and max(counts.values()) <= 2
+
+
+class _Skewed:
+    """A node whose wall clock is off by ``offset`` seconds."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def now(self) -> float:
+        import time
+
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+
+def test_nodes_with_skewed_clocks_agree_on_the_database_clock(pg_url: str) -> None:
+    """Three nodes on one store, clocks an hour ahead, right, an hour behind: the
+    database's clock decides, so nothing is revoked early and nothing twice."""
+    import time
+
+    from dynsecrets.clock import ServerClock
+
+    cloud = FakeCloud()
+    with Engine.open(pg_url, key=KEY) as plain:  # unset clock: the database's
+        assert isinstance(plain.clock, ServerClock)
+        m = plain.enable("fake", "fake")
+        m.write_role("app", policies=["p"])
+    nodes = []
+    for offset in (3600.0, 0.0, -3600.0):
+        store = PostgresStore(pg_url)
+        clock = ServerClock(store.server_time, local=_Skewed(offset))
+        nodes.append(fake_engine(url=pg_url, cloud=cloud, clock=clock, key=KEY))
+        store.close()
+    long_lived = [n.mount("fake").issue("app", ttl="1h").lease_id for n in nodes]
+    for node in nodes:  # the node an hour ahead would revoke these at once by its own clock
+        assert node.expire_due() == 0
+    short = [n.mount("fake").issue("app", ttl=1).lease_id for n in nodes for _ in range(10)]
+    deadline = time.monotonic() + 60
+    while any(x.lease_id in short for x in nodes[0].leases()):  # wait for the expiry itself
+        assert time.monotonic() < deadline, "short leases never expired"
+        for node in nodes:
+            node.expire_due()
+    assert sum(cloud.deletions.values()) == len(short)  # each once
+    assert {x.lease_id for x in nodes[1].leases()} == set(long_lived)
+    for node in nodes:
+        node.revoke_prefix("fake/")
+        node.close()
