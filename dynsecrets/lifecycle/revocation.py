@@ -86,7 +86,7 @@ def revoke_record(
                 core.retry.call(lambda: provider.revoke(config, rec.plan, rec.revocation))
     except DynSecretsError as exc:
         if force:
-            log.warning("force-revoked %s although it failed: %s", rec.lease_id, exc)
+            log.warning("force-revoked %s although the cloud refused: %s", rec.lease_id, exc)
             core.store.delete_lease(rec.lease_id)
             return None
         if not isinstance(exc, ProviderError):

@@ -169,6 +169,7 @@ class PostgresRolesProvider(Provider):
             "username": f"dyn_{role_part[:room]}_{rnd}",
             "mount": request.mount,
             "lease_id": request.lease_id,
+            "store_id": request.store_id,
             "renew_statements": list(request.role.get("renew_statements") or []),
             "revocation_statements": list(request.role.get("revocation_statements") or []),
         }
@@ -188,8 +189,11 @@ class PostgresRolesProvider(Provider):
             with self._connect(config, "issue") as conn, conn.transaction():
                 for statement in request.role["creation_statements"]:
                     conn.execute(render(statement, values))
-                # Tag the login so tidy can find what this mount made.
-                comment = f"{COMMENT_PREFIX}:{plan['mount']}:{plan['lease_id']}"
+                # Tag the login so tidy can find what this store's mount made:
+                # dynsecrets:<mount>:<store id>:<lease id> (none of them holds a ':').
+                comment = ":".join(
+                    (COMMENT_PREFIX, plan["mount"], plan.get("store_id", ""), plan["lease_id"])
+                )
                 conn.execute(
                     render(
                         "COMMENT ON ROLE {{name}} IS {{comment}}",
@@ -197,7 +201,12 @@ class PostgresRolesProvider(Provider):
                     )
                 )
 
-        self._call(create)
+        try:
+            self._call(create)
+        except PermanentProviderError as exc:
+            # One transaction: refused means rolled back, so nothing exists to undo.
+            exc.nothing_created = True
+            raise
         return Issued(
             data={"username": plan["username"], "password": password},
             secret_keys=frozenset({"password"}),
@@ -277,11 +286,16 @@ class PostgresRolesProvider(Provider):
                 "WHERE shobj_description(oid, 'pg_authid') LIKE %s",
                 (f"{COMMENT_PREFIX}:{mount}:%",),
             ).fetchall()
-        return [
-            ManagedIdentity(id=name, lease_id=comment.split(":", 2)[2])
-            for name, comment in rows
-            if comment.split(":", 2)[1] == mount
-        ]
+        found = []
+        for name, comment in rows:
+            parts = comment.split(":", 3)
+            if parts[1] != mount:
+                continue
+            if len(parts) == 4:
+                found.append(ManagedIdentity(id=name, lease_id=parts[3], store_id=parts[2]))
+            else:  # tagged before store ids: reported, never deleted by tidy
+                found.append(ManagedIdentity(id=name, lease_id=parts[2]))
+        return found
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         self.revoke(config, {"username": identity.id}, None)
