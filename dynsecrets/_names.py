@@ -82,7 +82,8 @@ def random_base62(n: int) -> str:
     return "".join(out[:n])
 
 
-def new_lease_id(mount: str, role: str, kind: str = "creds") -> str:
-    """``<mount>/<creds|sts>/<role>/<24 random base62>``, as Vault shapes them: a lease
-    read through ``sts/`` lives under ``sts/``, so revoking that prefix finds it."""
-    return f"{mount}/{kind}/{role}/{random_base62(24)}"
+def new_lease_id(mount: str, path: str) -> str:
+    """``<mount>/<path>/<24 random base62>``, as Vault shapes them: the path the lease
+    was read through (``creds/ec2``, ``sts/ec2``, ``roleset/my-set/key``), so revoking
+    that prefix finds it."""
+    return f"{mount}/{path}/{random_base62(24)}"

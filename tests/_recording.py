@@ -63,9 +63,9 @@ def main(url: str, threads: int, deadline: float) -> int:
         mount = engine.mount("rec")
         for _ in range(issue):
             mount.issue("r", ttl=1)
+    print("ready", flush=True)  # before the workers, whose progress lines follow it
     for _ in range(threads):
         engine.start_worker(concurrency=4, interval=0.05)
-    print("ready", flush=True)
     stop = time.time() + deadline
     while time.time() < stop and engine.store.next_due() is not None:
         time.sleep(0.05)

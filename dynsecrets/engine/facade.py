@@ -276,9 +276,11 @@ class Engine:
         role: str,
         ttl: int | str | None,
         options: Mapping[str, Any],
-        kind: str = "creds",
+        *,
+        lease_path: str | None = None,
+        kind: str | None = None,
     ) -> Lease:
-        return issuance.issue(self.core, path, role, ttl, options, kind=kind)
+        return issuance.issue(self.core, path, role, ttl, options, lease_path=lease_path, kind=kind)
 
     def lookup(self, lease_id: str) -> LeaseInfo:
         return leases.info(leases.lease_record(self.core, lease_id))

@@ -163,6 +163,17 @@ class Mount:
         """Create a credential for ``role``; the lease is stored before the cloud is called."""
         return self.engine._issue(self.path, role, ttl, options)
 
+    def role_action(self, name: str, action: str, **options: Any) -> dict[str, Any] | None:
+        """Run a role-level action the provider declares (GCP: ``rotate-key``)."""
+        role = self.read_role(name)
+        rec, provider = self._rec_provider()
+        core = self._core
+        config = core.config(rec, provider)
+        with core.deadline(action):
+            result = provider.role_action(config, self.path, name, role.fields, action, options)
+        core.events.record(f"role.{action}", f"{self.path}/{name}")
+        return result
+
     @contextmanager
     def lease(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Iterator[Lease]:
         """Issue a lease for the ``with`` block and revoke it on exit, whatever happens."""

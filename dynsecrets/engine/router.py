@@ -1,12 +1,14 @@
-"""The Vault-style path API: ``engine.read("aws/creds/ec2")`` and friends, routed to
-the mount, role and lease operations."""
+"""The Vault-style path API: ``engine.read("aws/creds/ec2")`` and friends, routed
+through the routes the mount's provider declares (:mod:`dynsecrets.providers.routes`)
+to the mount, role and lease operations."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .._names import check_text, show
-from ..errors import PathNotFound, ValidationError
+from ..errors import PathNotFound, RoleNotFound, ValidationError
+from ..providers.routes import Route, match
 from ..ttl import parse_duration
 
 if TYPE_CHECKING:
@@ -15,7 +17,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Router"]
 
+_Names = list[str]  # `list` is a method name below
+
 _SYSTEM = frozenset({"sys", "auth", "identity", "cubbyhole"})
+_VERBS = {
+    "read": frozenset({"config", "lease_config", "role", "issue"}),
+    "write": frozenset({"config", "lease_config", "rotate_root", "role", "issue", "role_action"}),
+    "list": frozenset({"roles"}),
+    "delete": frozenset({"config", "role"}),
+}
 
 
 class Router:
@@ -23,66 +33,109 @@ class Router:
         self.engine = engine
 
     def read(self, path: str, **fields: Any) -> Any:
-        mount, kind, name = self.route(path)
-        if kind == "config/root":
-            return mount.read_config()
-        if kind == "config/lease":
-            return mount.read_lease_config()
-        if kind == "roles" and name:
-            return {**mount.read_role(name).fields, "name": name}
-        if kind in ("creds", "sts") and name:
-            ttl = fields.pop("ttl", None)
-            return self.engine._issue(mount.path, name, ttl, fields, kind=kind)
-        raise PathNotFound(f"cannot read {show(path)}; see the paths listed in engine.read's docs")
+        return self._dispatch("read", path, fields)
 
     def write(self, path: str, **fields: Any) -> Any:
-        mount, kind, name = self.route(path)
-        if kind == "config/root":
-            mount.configure(**fields)
-            return None
-        if kind == "config/lease":
-            unknown = set(fields) - {"lease", "lease_max"}
-            if unknown:
-                raise ValidationError(
-                    sorted(unknown)[0], "unknown field; config/lease takes lease and lease_max"
-                )
-            lease, lease_max = fields.get("lease"), fields.get("lease_max")
-            self.engine.tune(
-                mount.path,
-                default_ttl=None if lease in (None, "") else parse_duration(lease, field="lease"),
-                max_ttl=None
-                if lease_max in (None, "")
-                else parse_duration(lease_max, field="lease_max"),
-            )
-            return None
-        if kind == "roles" and name:
-            mount.write_role(name, **fields)
-            return None
-        if kind in ("creds", "sts") and name:
-            ttl = fields.pop("ttl", None)
-            return self.engine._issue(mount.path, name, ttl, fields, kind=kind)
-        if kind in ("config/rotate-root", "rotate-root"):
-            return mount.rotate_root()
-        raise PathNotFound(f"cannot write {show(path)}")
+        return self._dispatch("write", path, fields)
 
-    def list(self, path: str) -> list[str]:
-        mount, kind, name = self.route(path)
-        if kind == "roles" and not name:
-            return mount.roles()
-        raise PathNotFound(f"cannot list {show(path)}; try <mount>/roles")
+    def list(self, path: str) -> _Names:
+        result: _Names = self._dispatch("list", path, {})
+        return result
 
     def delete(self, path: str) -> None:
-        mount, kind, name = self.route(path)
-        if kind == "roles" and name:
-            mount.delete_role(name)
-            return
-        if kind == "config/root":
-            self.engine.store.update_mount(mount.path, config=None)
-            self.engine.core.events.record("config.delete", f"{mount.path}/config/root")
-            return
-        raise PathNotFound(f"cannot delete {show(path)}")
+        self._dispatch("delete", path, {})
 
-    def route(self, path: str) -> tuple[Mount, str, str | None]:
+    def _dispatch(self, verb: str, path: str, fields: dict[str, Any]) -> Any:
+        mount, route, role, rest = self.route(path)
+        if route.action not in _VERBS[verb]:
+            raise PathNotFound(f"cannot {verb} {show(path)}; {self._hint(mount)}")
+        handler = getattr(self, f"_{route.action}")
+        return handler(verb, mount, route, role, rest, fields)
+
+    # -- actions ------------------------------------------------------------------------
+    def _config(
+        self, verb: str, mount: Mount, route: Route, role: Any, rest: Any, fields: Any
+    ) -> Any:
+        if verb == "read":
+            return mount.read_config()
+        if verb == "write":
+            mount.configure(**fields)
+            return None
+        self.engine.store.update_mount(mount.path, config=None)
+        self.engine.core.events.record("config.delete", f"{mount.path}/config")
+        return None
+
+    def _lease_config(
+        self, verb: str, mount: Mount, route: Route, role: Any, rest: Any, fields: Any
+    ) -> Any:
+        if verb == "read":
+            return mount.read_lease_config()
+        unknown = set(fields) - {"lease", "lease_max"}
+        if unknown:
+            raise ValidationError(
+                sorted(unknown)[0], "unknown field; config/lease takes lease and lease_max"
+            )
+        lease, lease_max = fields.get("lease"), fields.get("lease_max")
+        self.engine.tune(
+            mount.path,
+            default_ttl=None if lease in (None, "") else parse_duration(lease, field="lease"),
+            max_ttl=None
+            if lease_max in (None, "")
+            else parse_duration(lease_max, field="lease_max"),
+        )
+        return None
+
+    def _rotate_root(self, verb: str, mount: Mount, *_: Any) -> Any:
+        return mount.rotate_root()
+
+    def _roles(self, verb: str, mount: Mount, route: Route, *_: Any) -> _Names:
+        if route.kind is None:
+            return mount.roles()
+        field = mount.provider.role_kind_field
+        return [n for n in mount.roles() if mount.read_role(n).fields.get(field) == route.kind]
+
+    def _role(
+        self, verb: str, mount: Mount, route: Route, role: str, rest: Any, fields: Any
+    ) -> Any:
+        if verb == "write":
+            if route.kind is not None:
+                fields = {**fields, mount.provider.role_kind_field: route.kind}
+            mount.write_role(role, **fields)
+            return None
+        found = self._role_of_kind(mount, route, role)
+        if verb == "read":
+            return {**found, "name": role}
+        mount.delete_role(role)
+        return None
+
+    def _issue(
+        self, verb: str, mount: Mount, route: Route, role: str, rest: _Names, fields: Any
+    ) -> Any:
+        ttl = fields.pop("ttl", None)
+        return self.engine._issue(
+            mount.path,
+            role,
+            ttl,
+            {**fields, **route.options},
+            lease_path="/".join(rest),
+            kind=route.kind,
+        )
+
+    def _role_action(
+        self, verb: str, mount: Mount, route: Route, role: str, rest: Any, fields: Any
+    ) -> Any:
+        self._role_of_kind(mount, route, role)
+        return mount.role_action(role, route.name or route.pattern.rsplit("/", 1)[-1], **fields)
+
+    @staticmethod
+    def _role_of_kind(mount: Mount, route: Route, role: str) -> dict[str, Any]:
+        fields = mount.read_role(role).fields
+        if route.kind is not None and fields.get(mount.provider.role_kind_field) != route.kind:
+            raise RoleNotFound(f"no {route.kind} {role!r} at {mount.path}/")
+        return dict(fields)
+
+    # -- routing --------------------------------------------------------------------------
+    def route(self, path: str) -> tuple[Mount, Route, str | None, _Names]:
         if not isinstance(path, str):
             raise ValidationError("path", "expected a string")
         check_text(path, "path")
@@ -97,14 +150,18 @@ class Router:
                 f"{show(path)} is not a path under a mount; try <mount>/roles/<name>"
             )
         mount = self.engine.mount(parts[0])
-        rest = parts[1:]
-        if rest[0] == "config" and len(rest) == 2 and rest[1] in ("root", "lease", "rotate-root"):
-            return mount, f"config/{rest[1]}", None
-        if rest == ["rotate-root"]:
-            return mount, "rotate-root", None
-        if rest[0] in ("roles", "creds", "sts") and len(rest) <= 2:
-            return mount, rest[0], rest[1] if len(rest) == 2 else None
-        raise PathNotFound(
-            f"{show(path)} is not a known path; use <mount>/config/root, <mount>/config/lease, "
-            "<mount>/roles/<name> or <mount>/creds/<role>"
-        )
+        found = match(mount.provider.routes, parts[1:])
+        if found is None:
+            raise PathNotFound(f"{show(path)} is not a known path; {self._hint(mount)}")
+        route, role = found
+        return mount, route, role, parts[1:]
+
+    @staticmethod
+    def _hint(mount: Mount) -> str:
+        shown = [
+            "<mount>/" + r.pattern.replace("{role}", "<role>" if r.action == "issue" else "<name>")
+            for r in mount.provider.routes
+            if r.shown
+        ]
+        listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
+        return f"use {listed}"

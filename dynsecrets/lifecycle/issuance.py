@@ -46,18 +46,21 @@ def issue(
     ttl: int | str | None,
     options: Mapping[str, Any],
     *,
-    kind: str = "creds",
+    lease_path: str | None = None,
+    kind: str | None = None,
 ) -> Lease:
+    """Issue from ``role_name``; the lease is filed under ``<path>/<lease_path>/``
+    (default: the provider's, ``creds/<role>``). ``kind``: the role must be of it."""
     role_name = check_role_name(role_name)
     found, fields = core.store.get_mount_role(path, role_name)  # one query on the hot path
     if found is None:
         raise MountNotFound(f"no secrets engine is enabled at {path}/; enable one first")
     rec = found
-    if fields is None:
-        raise RoleNotFound(
-            f"no role {role_name!r} at {path}/; write {path}/roles/{role_name} first"
-        )
     provider = core.provider(rec)
+    if fields is None or (kind is not None and fields.get(provider.role_kind_field) != kind):
+        where = f"{kind} " if kind else "role "
+        hint = "it" if kind else f"{path}/roles/{role_name}"
+        raise RoleNotFound(f"no {where}{role_name!r} at {path}/; write {hint} first")
     config = core.config(rec, provider)
     options = provider.request_schema.validate(options) if options else {}
     caps = provider.capabilities(fields)
@@ -65,7 +68,7 @@ def issue(
 
     _check_cap(core, rec, role_name, fields)
     now = core.clock.now()
-    lease_id = new_lease_id(path, role_name, kind)
+    lease_id = new_lease_id(path, lease_path or provider.lease_path(role_name, fields, options))
     request = IssueRequest(
         mount=path,
         role_name=role_name,
@@ -192,8 +195,9 @@ def rollback(
 ) -> None:
     """Undo a failed issuance from its plan. If the cloud refuses, the pending lease
     stays, marked for retry, so the worker finishes the job."""
-    rec_mount, _, rest = lease_id.partition("/")
-    role = rest.split("/")[1] if rest.count("/") >= 2 else ""
+    rec_mount = lease_id.partition("/")[0]
+    stored = core.store.get_lease(lease_id)
+    role = stored.role if stored is not None else ""
     try:
         with core.deadline("rollback"):
             core.retry.call(lambda: provider.revoke(config, plan, None))

@@ -30,6 +30,7 @@ from ..errors import PermanentProviderError, RevokeErrors
 from ..models import Capabilities
 from ..retry import RetryPolicy
 from ..schema import Schema
+from .routes import DEFAULT_ROUTES, Route
 
 __all__ = [
     "IssueRequest",
@@ -125,6 +126,11 @@ class Provider(abc.ABC):
     role_schema: ClassVar[Schema] = Schema({}, what="role")
     #: Per-request options accepted by ``mount.issue(role, **options)`` (e.g. an MFA code).
     request_schema: ClassVar[Schema] = Schema({}, what="request")
+    #: The Vault paths this provider serves under its mount (see :mod:`.routes`).
+    routes: ClassVar[tuple[Route, ...]] = DEFAULT_ROUTES
+    #: The role field that holds a role's kind, for providers with several kinds of
+    #: role under different paths (GCP: roleset, static-account, ...).
+    role_kind_field: ClassVar[str] = "kind"
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         self.context = context or ProviderContext()
@@ -221,6 +227,27 @@ class Provider(abc.ABC):
         """Delete an identity found by :meth:`list_managed`."""
         raise PermanentProviderError(
             f"provider {self.name!r} cannot delete unmanaged identities", operation="tidy"
+        )
+
+    def lease_path(
+        self, role_name: str, role: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> str:
+        """The path a lease of this role is filed under when issued through the Python
+        API (``mount.issue``); routes use their own path. Default ``creds/<role>``."""
+        return f"creds/{role_name}"
+
+    def role_action(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        role_name: str,
+        role: Mapping[str, Any],
+        action: str,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        """Run a role-level action a route declares (e.g. GCP's ``rotate-key``)."""
+        raise PermanentProviderError(
+            f"provider {self.name!r} has no role action {action!r}", operation=action
         )
 
     def close(self) -> None:  # noqa: B027

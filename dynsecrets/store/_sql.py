@@ -282,17 +282,15 @@ class SQLStore:
         return [lease_row(r) for r in self._rows(sql, args)]
 
     def count_leases(self, mount: str, role: str | None = None) -> int:
-        # Lease ids are <mount>/<creds|sts>/<role>/...: primary-key ranges, no extra
-        # index (one index less to write on every issue).
-        if role is None:
-            ranges = [prefix_bounds(f"{mount}/")]
-        else:
-            ranges = [prefix_bounds(f"{mount}/{kind}/{role}/") for kind in ("creds", "sts")]
-        where = " OR ".join("(lease_id >= ? AND lease_id < ?)" for _ in ranges)
-        rows = self._rows(
-            f"SELECT count(*) FROM leases WHERE {where}", [b for r in ranges for b in r]
-        )
-        return int(rows[0][0])
+        # Lease ids start with "<mount>/": a primary-key range, no extra index (one
+        # index less to write on every issue). A role's count filters that range.
+        lo, hi = prefix_bounds(f"{mount}/")
+        sql = "SELECT count(*) FROM leases WHERE lease_id >= ? AND lease_id < ?"
+        args: list[Any] = [lo, hi]
+        if role is not None:
+            sql += " AND role = ?"
+            args.append(role)
+        return int(self._rows(sql, args)[0][0])
 
     def next_due(self) -> float | None:
         rows = self._rows("SELECT min(due_at) FROM leases")

@@ -242,8 +242,14 @@ class StoreContract:
         )
         assert got.last_error == "DecryptionError: wrong key"
 
-    def test_role_counts_cover_creds_and_sts(self, store: Store) -> None:
-        for lid in ("a/creds/x/1", "a/sts/x/2", "a/sts/xy/1"):
-            store.insert_lease(self.lease(lid, mount="a", role=lid.split("/")[2]))
-        assert store.count_leases("a", "x") == 2
-        assert store.count_leases("a") == 3
+    def test_role_counts_cover_every_lease_path(self, store: Store) -> None:
+        for lid, role in (
+            ("a/creds/x/1", "x"),
+            ("a/sts/x/2", "x"),
+            ("a/roleset/x/key/3", "x"),
+            ("a/sts/xy/1", "xy"),
+            ("ab/creds/x/1", "x"),
+        ):
+            store.insert_lease(self.lease(lid, mount=lid.split("/")[0], role=role))
+        assert store.count_leases("a", "x") == 3
+        assert store.count_leases("a") == 4
