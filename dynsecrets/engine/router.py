@@ -112,6 +112,12 @@ class Router:
         self, verb: str, mount: Mount, route: Route, role: str, rest: _Names, fields: Any
     ) -> Any:
         ttl = fields.pop("ttl", None)
+        for key, fixed in route.options.items():
+            if key in fields and fields[key] != fixed:
+                raise ValidationError(
+                    key,
+                    f"is {fixed!r} on {'/'.join(rest)}; leave it out or use that path's sibling",
+                )
         return self.engine._issue(
             mount.path,
             role,
