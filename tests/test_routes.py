@@ -9,8 +9,8 @@ import pytest
 
 from dynsecrets import Engine, ManualClock
 from dynsecrets.errors import PathNotFound, RoleNotFound, ValidationError
-from dynsecrets.providers.routes import Route
 from dynsecrets.providers.registry import ProviderRegistry
+from dynsecrets.providers.routes import Route
 from dynsecrets.schema import Field, Schema
 from dynsecrets.store import open_store
 from dynsecrets.testing import FakeCloud, FakeProvider
