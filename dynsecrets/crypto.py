@@ -100,21 +100,50 @@ def decode_key(value: bytes | str) -> bytes:
 
 
 class _FileKey:
+    """A key kept in a file. An existing file is read and its form checked when the
+    engine opens (cheap); a passphrase in it is stretched on first use."""
+
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
         self.create = create
         self._key: bytes | None = None
+        self._text: str | None = None
+        if path.exists() or not create:
+            self._text = self._read()
+
+    def _read(self) -> str:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raise ValidationError("key_file", f"{self.path} does not exist") from None
+        except OSError as exc:
+            raise ValidationError(
+                "key_file", f"cannot read {self.path}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                "key_file",
+                f"{self.path} is not a dynsecrets key file (it is not text); it must hold "
+                "32 bytes as base64, or a passphrase",
+            ) from None
+        try:
+            _check_form(text)
+        except ValidationError as exc:
+            raise ValidationError("key_file", f"{self.path}: {exc.message}") from None
+        return text
 
     def key(self) -> bytes:
         if self._key is None:
-            if not self.path.exists():
-                if not self.create:
-                    raise ValidationError("key_file", f"{self.path} does not exist")
-                self._generate()
+            if self._text is None:
+                if not self.path.exists():
+                    self._generate()
+                self._text = self._read()
             mode = self.path.stat().st_mode & 0o077
             if mode:
                 log.warning("key file %s is readable by other users; chmod 600 it", self.path)
-            self._key = decode_key(self.path.read_text())
+            self._key = decode_key(self._text)
         return self._key
 
     def _generate(self) -> None:

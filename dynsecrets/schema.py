@@ -50,7 +50,28 @@ class Field:
     doc: str = ""
 
 
+def _check_text(name: str, value: Any) -> None:
+    """Every string in ``value`` must encode as UTF-8: undecodable argv or file bytes
+    arrive as lone surrogates, which SDK signers and database drivers refuse with
+    their own exceptions at issue time. Refused here, without echoing the value."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                name, "is not valid text (undecodable bytes); check its encoding"
+            ) from None
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_text(name, k)
+            _check_text(name, v)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_text(name, item)
+
+
 def _coerce(name: str, f: Field, value: Any) -> Any:
+    _check_text(name, value)
     if f.secret and isinstance(value, str):
         # Never echo a secret in an error message.
         if len(value) > (f.max_length or _MAX_TEXT):
@@ -137,8 +158,9 @@ class Schema:
         """
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
+            shown = unknown[0] if len(unknown[0]) <= 64 else unknown[0][:61] + "..."
             raise ValidationError(
-                unknown[0],
+                shown.encode("utf-8", "replace").decode(),
                 f"unknown {self.what} field; known fields are: {', '.join(sorted(self.fields))}",
             )
         out: dict[str, Any] = {}

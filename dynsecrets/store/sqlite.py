@@ -103,7 +103,7 @@ class SQLiteStore(SQLStore):
 
     @staticmethod
     def _warn_if_readable(path: Path) -> None:
-        if path.exists() and path.stat().st_mode & 0o077:
+        if path.is_file() and path.stat().st_mode & 0o077:
             import warnings
 
             warnings.warn(
