@@ -212,3 +212,49 @@ def test_sigkill_during_drain_repeats_only_what_was_in_flight(tmp_path: Path) ->
     assert len(issued - set(expired)) <= kills
     with Engine.open(url, registry=registry()) as engine:
         assert engine.leases() == []
+
+
+def test_group_commit_shares_commits_and_survives_a_failed_one(
+    fake_mount: Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dynsecrets.errors import StoreError
+    from dynsecrets.lifecycle.revocation import GroupCommit
+
+    engine = fake_mount.engine
+    ids = [fake_mount.issue("app").lease_id for _ in range(40)]
+    commits = GroupCommit(engine.core)
+    store = engine.store
+    real_one, real_many = store.delete_lease, store.delete_leases
+    calls: list[int] = []
+    gate = threading.Barrier(8)
+
+    def one(lease_id: str) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("the store blinked")
+        return real_one(lease_id)
+
+    def many(lease_ids: list[str]) -> int:
+        calls.append(len(lease_ids))
+        return real_many(lease_ids)
+
+    monkeypatch.setattr(store, "delete_lease", one)
+    monkeypatch.setattr(store, "delete_leases", many)
+    failed: list[str] = []
+
+    def work(chunk: list[str]) -> None:
+        gate.wait()
+        for lease_id in chunk:
+            try:
+                commits.delete(lease_id)
+            except StoreError:
+                failed.append(lease_id)
+
+    threads = [threading.Thread(target=work, args=(ids[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    left = {x.lease_id for x in engine.leases()}
+    assert left == set(failed) and len(failed) <= 1  # only the failed leader's own row stays
+    assert sum(calls) >= len(ids) - len(failed)
