@@ -293,6 +293,34 @@ def test_wait_until_usable(aws_mount: Mount, aws_faults: AWSFaults) -> None:
     assert aws_mount.engine.lookup(late.lease_id).state == LeaseState.ACTIVE
 
 
+def test_wait_until_usable_returns_soon_after_the_key_works(
+    aws_mount: Mount, aws_clock: ManualClock
+) -> None:
+    from dynsecrets.testing.aws import _Http
+
+    aws_mount.write_role("ec2", credential_type="iam_user", policy_document=EC2_POLICY)
+    usable_at = aws_clock.now() + 7.3  # AWS starts accepting the key at this moment
+    accepted: list[float] = []
+
+    def refuse_until_usable(model: Any, **_: Any) -> Any:
+        if model.name != "GetCallerIdentity":
+            return None
+        if aws_clock.now() < usable_at:
+            return _Http(403), {
+                "Error": {"Code": "InvalidClientTokenId", "Message": "not yet"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+        accepted.append(aws_clock.now())
+        return None
+
+    aws_mount.provider.clients.instrument(  # type: ignore[attr-defined]
+        lambda c: c.meta.events.register("before-call.*.*", refuse_until_usable)
+    )
+    lease = aws_mount.issue("ec2", wait_until_usable=True)
+    assert lease.warnings == ()
+    assert 0 <= accepted[0] - usable_at <= 0.5
+
+
 def test_rotate_root(aws_mount: Mount, iam: Any, moto_server: MotoServer) -> None:
     iam.create_user(UserName="dynsecrets-root")
     key = iam.create_access_key(UserName="dynsecrets-root")["AccessKey"]

@@ -284,9 +284,14 @@ def _fast_revoke(
 
 def wait_until_usable(sts: Any, clock: Clock, budget: float) -> bool:
     """Poll GetCallerIdentity with the new key until AWS accepts it (IAM is
-    eventually consistent: new keys are refused for about 5-15 s)."""
-    deadline = clock.now() + budget
-    delay = 0.5
+    eventually consistent: new keys are refused for about 5-15 s). Polls at most
+    0.5 s apart, so it returns within 0.5 s of the key becoming usable, and never
+    past the operation's deadline."""
+    from ...retry import remaining
+
+    left = remaining(budget)
+    deadline = clock.now() + min(budget, budget if left is None else left)
+    delay = 0.1
     while True:
         try:
             with aws_errors("GetCallerIdentity"):
@@ -296,7 +301,7 @@ def wait_until_usable(sts: Any, clock: Clock, budget: float) -> bool:
             if clock.now() + delay > deadline:
                 return False
             clock.sleep(delay)
-            delay = min(delay * 1.5, 3.0)
+            delay = min(delay * 2, 0.5)
 
 
 def policy_json(doc: str | None) -> str | None:

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import secrets
 import string
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -107,6 +108,11 @@ class PostgresRolesProvider(Provider):
         what="role",
     )
 
+    def __init__(self, context: Any = None) -> None:
+        super().__init__(context)
+        self._pools: dict[tuple[Any, ...], Any] = {}
+        self._pools_lock = threading.Lock()
+
     def default_ttl(self, role: Mapping[str, Any]) -> int | None:
         return role.get("default_ttl")
 
@@ -134,23 +140,56 @@ class PostgresRolesProvider(Provider):
                 code=state or type(exc).__name__,
             ) from exc
 
+    def _pool(self, config: Mapping[str, Any]) -> Any:
+        """One connection pool per admin URL and credentials: opening a connection
+        (with its password handshake) for every issue and revoke was half of an
+        issue's time. A broken pooled connection is checked out, found dead and
+        replaced, never handed to a caller."""
+        from psycopg_pool import ConnectionPool
+
+        key = (config["connection_url"], config.get("username"), config.get("password"))
+        with self._pools_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = ConnectionPool(
+                    config["connection_url"],
+                    min_size=0,
+                    max_size=8,
+                    kwargs={
+                        "user": config.get("username") or None,
+                        "password": config.get("password") or None,
+                        "connect_timeout": 10,
+                        "autocommit": True,
+                    },
+                    check=ConnectionPool.check_connection,
+                    open=False,
+                    name="dynsecrets-postgres-roles",
+                )
+                pool.open(wait=False)
+                self._pools[key] = pool
+            return pool
+
     @contextmanager
     def _connect(self, config: Mapping[str, Any], operation: str) -> Iterator[Any]:
-        import psycopg
+        from psycopg_pool import PoolTimeout
 
-        with self._errors(operation):
-            conn = psycopg.connect(
-                config["connection_url"],
-                user=config.get("username") or None,
-                password=config.get("password") or None,
-                connect_timeout=10,
-                autocommit=True,
-            )
+        pool = self._pool(config)
         try:
-            with self._errors(operation):
+            with self._errors(operation), pool.connection(timeout=10) as conn:
                 yield conn
-        finally:
-            conn.close()
+        except PoolTimeout as exc:
+            # The pool could not get a connection: the server is down or refuses us.
+            raise TransientProviderError(
+                f"PostgreSQL {operation} failed: no connection within 10 s ({exc})",
+                operation=operation,
+                code="PoolTimeout",
+            ) from exc
+
+    def close(self) -> None:
+        with self._pools_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """Retry transient failures (a restarting server, a lock conflict) within the budget."""
