@@ -100,9 +100,7 @@ def test_auth_and_policies(server: Server, aws: hvac.Client, iam: Any, root: str
         status, body = request(server.url, "GET", "aws-us-west-2/creds/ec2", token)
         assert status == 403 and body["errors"]
     with pytest.raises(hvac.exceptions.Forbidden):
-        client(server, "wrong").secrets.aws.generate_credentials(
-            "ec2", mount_point="aws-us-west-2"
-        )
+        client(server, "wrong").secrets.aws.generate_credentials("ec2", mount_point="aws-us-west-2")
     assert iam_users(iam) == []
 
     cli(server.store, "policy", "write", "ec2-only", "-", stdin=EC2_ONLY)
@@ -179,7 +177,13 @@ BAD: list[tuple[str, str, Any, int, str]] = [
     ("POST", "aws-us-west-2/roles/x", b"{not json", 400, "failed to decode JSON"),
     ("POST", "aws-us-west-2/roles/x", b"[1, 2]", 400, "expected a JSON object"),
     ("POST", "aws-us-west-2/roles/x", {"credential_type": 5}, 400, "credential_type"),
-    ("POST", "aws-us-west-2/roles/x", {"credential_type": "iam_user", "iam_tags": 7}, 400, "iam_tags"),
+    (
+        "POST",
+        "aws-us-west-2/roles/x",
+        {"credential_type": "iam_user", "iam_tags": 7},
+        400,
+        "iam_tags",
+    ),
     ("GET", "aws-us-west-2/creds/ec2?ttl=forever", None, 400, "ttl"),
     ("POST", "sys/mounts/x", {"config": {}}, 400, "type"),
     ("POST", "sys/mounts/bad%20path", {"type": "aws"}, 400, "path"),

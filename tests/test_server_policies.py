@@ -38,7 +38,9 @@ def test_vaults_matching_rules() -> None:
 
 def test_merging_policies_and_root() -> None:
     a = parse_policy('path "m/*" { capabilities = ["read"] }')
-    b = parse_policy('path "m/*" { capabilities = ["list"] }\npath "m/x" { capabilities = ["deny"] }')
+    b = parse_policy(
+        'path "m/*" { capabilities = ["list"] }\npath "m/x" { capabilities = ["deny"] }'
+    )
     acl = ACL([*a, *b])
     assert acl.capabilities("m/y") == {"read", "list"}
     assert acl.capabilities("m/x") == frozenset()
@@ -52,7 +54,10 @@ def test_merging_policies_and_root() -> None:
         ('path "x" { capabilities = ["reed"] }', "capabilities"),
         ('path "x" { capabilities = "read" }', "capabilities"),
         ('path "x*y" { capabilities = ["read"] }', "path"),
-        ('path "x" { allowed_parameters = { a = [] }\n capabilities = ["read"] }', "allowed_parameters"),
+        (
+            'path "x" { allowed_parameters = { a = [] }\n capabilities = ["read"] }',
+            "allowed_parameters",
+        ),
         ('key "x" { policy = "read" }', "key"),
         ('path "x" { capabilities = ["read"]', "policy"),
     ],

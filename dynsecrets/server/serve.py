@@ -68,11 +68,15 @@ def check_address(options: ServeOptions) -> None:
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=512)
+        sock = socket.create_server((host, port), family=family, backlog=512)
     except OSError as exc:
         raise ValidationError(
             "address", f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from exc
+    # Accepted connections inherit it: uvicorn writes a response's head and body
+    # separately, and Nagle would hold the body for the client's delayed ACK (40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def run(
