@@ -81,7 +81,7 @@ def test_concurrent_opens_migrate_once(pg_url: str) -> None:
     for t in threads:
         t.join()
     assert not errors and len(stores) == 6
-    assert {s.schema_version for s in stores} == {1}
+    assert {s.schema_version for s in stores} == {SCHEMA_VERSION}
     with stores[0]._conn() as conn:
         assert (
             conn.execute("SELECT count(*) FROM meta WHERE key = 'schema_version'").fetchone()[0]

@@ -3,6 +3,8 @@ provider: keyed hashes only, lease ownership, expiry and revocation sweeps."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dynsecrets import Engine, ManualClock
@@ -120,3 +122,28 @@ def test_expiry_revokes_leases_but_orphans_keep_theirs(engine: Engine) -> None:
     assert tokens.sweep() == 2  # the owner's and its child's; the orphan owns nothing
     assert [i.lease_id for i in engine.leases()] == [leases[1]]
     assert engine.store.get_token_by_accessor(child.record.accessor) is None
+
+
+def test_a_version_1_store_migrates_to_version_2(tmp_path: Path) -> None:
+    import sqlite3
+
+    from dynsecrets.store.sqlite import _MIGRATIONS, SQLiteStore
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for statement in _MIGRATIONS[0].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('store_id', 'abcdef0123456789')")
+    db.execute(
+        "INSERT INTO mounts (path, provider, default_ttl, max_ttl, created_at) VALUES ('m', 'fake', 1, 2, 0)"
+    )
+    db.commit()
+    db.close()
+    path.chmod(0o600)  # as the store creates it
+    store = SQLiteStore(path)
+    assert store.schema_version == 2 and store.store_id == "abcdef0123456789"
+    assert store.get_mount("m") is not None
+    assert store.list_policies() == [] and store.ownerless_leases(limit=1) == []
+    store.close()
