@@ -211,4 +211,10 @@ def write(results: dict[str, Any], out: Path) -> None:
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists() and not results["quick"]:
         lines += ["", notes.read_text().strip()]
+    # `python -m bench.server` owns its section; a full run here keeps it.
+    if out.exists():
+        old = out.read_text()
+        start, end = old.find("<!-- bench:server -->"), old.find("<!-- /bench:server -->")
+        if 0 <= start < end:
+            lines += ["", old[start : end + len("<!-- /bench:server -->")]]
     out.write_text("\n".join(lines) + "\n")

@@ -18,7 +18,7 @@ import pytest
 from dynsecrets import Engine, ManualClock
 from dynsecrets.errors import SchemaVersionError, StoreError
 from dynsecrets.store import open_store
-from dynsecrets.store.postgres import PostgresStore
+from dynsecrets.store.postgres import SCHEMA_VERSION, PostgresStore
 from dynsecrets.testing import FakeCloud, StoreContract, fake_engine
 
 pytestmark = pytest.mark.postgres
@@ -36,7 +36,7 @@ class TestPostgresStore(StoreContract):
 
 def test_open_store_url_and_masked_password(pg_url: str) -> None:
     store = open_store(pg_url)
-    assert isinstance(store, PostgresStore) and store.schema_version == 1
+    assert isinstance(store, PostgresStore) and store.schema_version == SCHEMA_VERSION
     store.close()
     bad = "postgresql://postgres:hunter2hunter2@127.0.0.1:1/test"
     with pytest.raises(StoreError) as info:
@@ -81,7 +81,7 @@ def test_concurrent_opens_migrate_once(pg_url: str) -> None:
     for t in threads:
         t.join()
     assert not errors and len(stores) == 6
-    assert {s.schema_version for s in stores} == {1}
+    assert {s.schema_version for s in stores} == {SCHEMA_VERSION}
     with stores[0]._conn() as conn:
         assert (
             conn.execute("SELECT count(*) FROM meta WHERE key = 'schema_version'").fetchone()[0]

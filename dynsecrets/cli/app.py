@@ -19,6 +19,7 @@ from .verbs_help import path_help, version
 from .verbs_lease import lease
 from .verbs_paths import delete, list_, read, write
 from .verbs_secrets import secrets
+from .verbs_server import policy, serve, token
 from .verbs_worker import worker
 
 __all__ = ["main"]
@@ -36,6 +37,9 @@ VERBS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "tidy": tidy,
     "rotate-root": rotate_root,
     "version": version,
+    "serve": serve,
+    "token": token,
+    "policy": policy,
 }
 
 

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(sub)
     _lease(sub)
     _operations(sub)
+    from .verbs_server import add_parsers  # serve, token, policy
+
+    add_parsers(sub)
     _verb(sub, "version", "Print the version.", "dynsecrets version")
     return parser
 

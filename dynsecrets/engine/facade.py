@@ -176,6 +176,14 @@ class Engine:
         in the audit log."""
         return self.core.events.acting_as(actor)
 
+    def expiring_by(self, until: float) -> AbstractContextManager[None]:
+        """Leases issued or renewed in this block (on this thread or task) expire no
+        later than ``until`` (epoch seconds): their max TTL is cut to fit. A front end
+        that ties leases to a session, such as the server's tokens, uses it."""
+        from ..lifecycle.limits import expiring_by
+
+        return expiring_by(until)
+
     def audit_hash(self, value: Any) -> str:
         """The HMAC under which ``value`` appears in this store's audit log."""
         return self.core.events.audit_hash(value)

@@ -29,6 +29,7 @@ from ..providers.base import IssueRequest, Provider
 from ..store.base import LeaseRecord
 from ..ttl import parse_duration
 from .events import error_text
+from .limits import latest_expiry
 
 if TYPE_CHECKING:
     from ..store.base import MountRecord
@@ -65,6 +66,11 @@ def issue(
     options = provider.request_schema.validate(options) if options else {}
     caps = provider.capabilities(fields)
     lease_ttl, max_ttl, requested, warnings = _ttls(rec, fields, provider, ttl)
+    until = latest_expiry()
+    if until is not None:
+        # The caller's session ends then (a server token): the lease may not outlive it.
+        max_ttl = min(max_ttl, max(1, int(until - core.clock.now())))
+        lease_ttl = min(lease_ttl, max_ttl)
 
     _check_cap(core, rec, role_name, fields)
     now = core.clock.now()

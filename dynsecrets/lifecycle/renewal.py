@@ -11,6 +11,7 @@ from ..errors import LeaseNotRenewable
 from ..models import LeaseInfo, LeaseState
 from ..ttl import parse_duration
 from .leases import info, lease_record
+from .limits import latest_expiry
 
 if TYPE_CHECKING:
     from .core import Core
@@ -40,6 +41,9 @@ def renew(core: Core, lease_id: str, increment: int | str | None = None) -> Leas
         role = core.store.get_role(rec.mount, rec.role) or {}
         inc = role.get("ttl") or provider.default_ttl(role) or mount.default_ttl
     expires_at = min(now + inc, rec.max_expires_at)
+    until = latest_expiry()
+    if until is not None:  # the caller's session (a server token) ends then
+        expires_at = min(expires_at, max(now + 1, until))
     config = core.config(mount, provider)
     with core.deadline("renew"):
         core.retry.call(lambda: provider.renew(config, rec.plan, rec.revocation or {}, expires_at))

@@ -25,7 +25,7 @@ from .base import LeaseRecord
 
 __all__ = ["PostgresStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Any fixed 64-bit number: the advisory lock every dynsecrets migration takes.
 _MIGRATION_LOCK = 0x64796E7365637265
 
@@ -64,6 +64,29 @@ _MIGRATIONS: list[list[str]] = [
             claim_deadline DOUBLE PRECISION)""",
         "CREATE INDEX leases_due ON leases (due_at)",
         "CREATE INDEX leases_state ON leases (state, due_at)",
+    ],
+    # 2: the HTTP server's tokens (keyed hashes only), policies and lease owners.
+    [
+        """CREATE TABLE tokens (
+            token_hash TEXT PRIMARY KEY,
+            accessor TEXT NOT NULL UNIQUE,
+            policies TEXT NOT NULL,
+            display_name TEXT NOT NULL DEFAULT '',
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            ttl BIGINT NOT NULL,
+            orphan BOOLEAN NOT NULL,
+            parent TEXT)""",
+        "CREATE INDEX tokens_expires ON tokens (expires_at)",
+        "CREATE INDEX tokens_parent ON tokens (parent)",
+        """CREATE TABLE policies (
+            name TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE lease_owners (
+            lease_id TEXT COLLATE "C" PRIMARY KEY,
+            accessor TEXT NOT NULL)""",
+        "CREATE INDEX lease_owners_accessor ON lease_owners (accessor)",
     ],
 ]
 

@@ -27,7 +27,7 @@ class InsecureStoreWarning(UserWarning):
     """The store file can be read by users other than its owner."""
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates from version i to i+1. Never edit a released entry; append.
 _MIGRATIONS: list[str] = [
@@ -68,6 +68,32 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX leases_due ON leases (due_at);
     CREATE INDEX leases_state ON leases (state, due_at);
+    """,
+    # 2: the HTTP server's tokens (keyed hashes only), policies and lease owners.
+    """
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        accessor TEXT NOT NULL UNIQUE,
+        policies TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ttl INTEGER NOT NULL,
+        orphan INTEGER NOT NULL,
+        parent TEXT
+    );
+    CREATE INDEX tokens_expires ON tokens (expires_at);
+    CREATE INDEX tokens_parent ON tokens (parent);
+    CREATE TABLE policies (
+        name TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE lease_owners (
+        lease_id TEXT PRIMARY KEY,
+        accessor TEXT NOT NULL
+    );
+    CREATE INDEX lease_owners_accessor ON lease_owners (accessor);
     """,
 ]
 

@@ -8,7 +8,7 @@ import pytest
 
 from ..errors import MountExists
 from ..models import LeaseState
-from ..store.base import LeaseRecord, MountRecord, Store
+from ..store.base import LeaseRecord, MountRecord, Store, TokenRecord
 
 __all__ = ["StoreContract"]
 
@@ -253,3 +253,66 @@ class StoreContract:
             store.insert_lease(self.lease(lid, mount=lid.split("/")[0], role=role))
         assert store.count_leases("a", "x") == 3
         assert store.count_leases("a") == 4
+
+    # -- schema 2: server tokens, policies, lease owners --------------------------------
+    @staticmethod
+    def token(
+        accessor: str, *, parent: str | None = None, expires: float = 100.0, orphan: bool = False
+    ) -> TokenRecord:
+        return TokenRecord(
+            token_hash=f"hash-of-{accessor}",
+            accessor=accessor,
+            policies=("p1", "p2"),
+            created_at=1.0,
+            expires_at=expires,
+            ttl=99,
+            display_name="ci",
+            orphan=orphan,
+            parent=parent,
+        )
+
+    def test_token_round_trip(self, store: Store) -> None:
+        rec = self.token("a1")
+        store.put_token(rec)
+        assert store.get_token("hash-of-a1") == rec
+        assert store.get_token_by_accessor("a1") == rec
+        assert store.get_token("a1") is None  # looked up by hash only
+        assert store.delete_token("a1") is True
+        assert store.delete_token("a1") is False
+        assert store.get_token("hash-of-a1") is None
+
+    def test_token_children_expiry_and_orphans(self, store: Store) -> None:
+        store.put_token(self.token("parent", expires=50.0))
+        store.put_token(self.token("child", parent="parent", expires=200.0))
+        store.put_token(self.token("free", expires=300.0, orphan=True))
+        assert [t.accessor for t in store.child_tokens("parent")] == ["child"]
+        assert [t.accessor for t in store.expired_tokens(60.0, limit=10)] == ["parent"]
+        assert store.orphaned_tokens(limit=10) == []
+        store.delete_token("parent")
+        assert [t.accessor for t in store.orphaned_tokens(limit=10)] == ["child"]
+
+    def test_lease_owners_follow_their_token(self, store: Store) -> None:
+        store.put_token(self.token("a1"))
+        store.add_lease_owner("m/creds/r/1", "a1")
+        store.add_lease_owner("m/creds/r/2", "a1")
+        store.add_lease_owner("m/creds/r/3", "gone")
+        assert store.leases_of_token("a1") == ["m/creds/r/1", "m/creds/r/2"]
+        assert store.lease_owner("m/creds/r/2") == "a1"
+        assert store.lease_owner("m/creds/r/none") is None
+        assert store.ownerless_leases(limit=10) == ["m/creds/r/3"]
+        store.delete_token("a1")
+        assert store.ownerless_leases(limit=10) == ["m/creds/r/1", "m/creds/r/2", "m/creds/r/3"]
+        assert store.ownerless_leases(limit=1) == ["m/creds/r/1"]
+        assert store.delete_lease_owner("m/creds/r/1") is True
+        assert store.delete_lease_owner("m/creds/r/1") is False
+
+    def test_policy_round_trip(self, store: Store) -> None:
+        assert store.list_policies() == []
+        store.put_policy("b", 'path "x" {}', 1.0)
+        store.put_policy("a", 'path "y" {}', 1.0)
+        store.put_policy("b", 'path "z" {}', 2.0)
+        assert store.list_policies() == ["a", "b"]
+        assert store.get_policies(["b", "missing"]) == {"b": 'path "z" {}'}
+        assert store.get_policies([]) == {}
+        assert store.delete_policy("a") is True
+        assert store.delete_policy("a") is False
