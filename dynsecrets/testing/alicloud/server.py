@@ -157,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         if body and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        fake.last_request = (self.command, url.path, url.query, headers, body)
         injected = fake.faults._before(action, params)
         try:
             if injected is not None:
@@ -203,6 +204,8 @@ class FakeAliCloud:
         #: ``hook(action)`` runs after an action took effect, before its reply.
         self.hooks: list[Callable[[str], None]] = []
         self.nonces: set[str] = set()
+        #: The last signed request as received: (method, path, query, headers, body).
+        self.last_request: tuple[str, str, str, dict[str, str], bytes] | None = None
         self.nonce_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
