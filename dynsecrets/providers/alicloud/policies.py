@@ -85,10 +85,7 @@ def structured_remote(value: Any) -> Any:
     if isinstance(value, Mapping):
         value = [value]
     if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-        try:
-            return [_one_remote(v) for v in value]
-        except ValueError:
-            return value  # the schema check names the field with the same message
+        return [_one_remote(v) for v in value]  # ValueError: the caller names the field
     return value
 
 

@@ -4,6 +4,7 @@ not fit the role's kind is an error."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -57,11 +58,12 @@ def kind(role: Mapping[str, Any]) -> str:
 def validate_role(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     fields = dict(fields)
     if "remote_policies" in fields:
-        fields["remote_policies"] = structured_remote(fields["remote_policies"])
+        try:
+            fields["remote_policies"] = structured_remote(fields["remote_policies"])
+        except ValueError as exc:
+            raise ValidationError("remote_policies", str(exc)) from exc
     if isinstance(fields.get("inline_policies"), list):
         # A Python list of documents: the json kind stores it as JSON text.
-        import json
-
         fields["inline_policies"] = json.dumps(fields["inline_policies"])
     role = ROLE_SCHEMA.validate(fields)
     if role["role_arn"]:
