@@ -43,7 +43,9 @@ def entry_point_path(tmp: Path) -> str | None:
         return None
     info = tmp / "dynsecrets_alicloud_ep-0.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dynsecrets-alicloud-ep\nVersion: 0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dynsecrets-alicloud-ep\nVersion: 0\n"
+    )
     (info / "entry_points.txt").write_text(
         "[dynsecrets.providers]\nalicloud = dynsecrets.providers.alicloud:AliCloudProvider\n"
     )

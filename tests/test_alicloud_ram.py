@@ -245,7 +245,9 @@ class Crash(BaseException):
 ISSUE_CALLS = ["CreateUser", "CreatePolicy", "AttachPolicyToUser", "CreateAccessKey"]
 
 
-@pytest.mark.parametrize(("after", "nth"), [(c, 1) for c in ISSUE_CALLS] + [("AttachPolicyToUser", 2)])
+@pytest.mark.parametrize(
+    ("after", "nth"), [(c, 1) for c in ISSUE_CALLS] + [("AttachPolicyToUser", 2)]
+)
 def test_crash_after_each_call_is_recovered(
     ali: FakeAliCloud,
     tmp_path: Any,
@@ -259,7 +261,9 @@ def test_crash_after_each_call_is_recovered(
     mount = first.enable("ali", "alicloud")
     mount.configure(**ali.config())
     mount.write_role(
-        "full", inline_policies=OSS_POLICY, remote_policies="name:AliyunOSSReadOnlyAccess,type:System"
+        "full",
+        inline_policies=OSS_POLICY,
+        remote_policies="name:AliyunOSSReadOnlyAccess,type:System",
     )
     seen = {"n": 0}
 
@@ -327,9 +331,7 @@ def test_rotate_root(ali_mount: Mount, ali: FakeAliCloud) -> None:
     assert len(root.keys) == 2
 
 
-def test_rotate_root_discards_a_key_that_does_not_work(
-    ali_mount: Mount, ali: FakeAliCloud
-) -> None:
+def test_rotate_root_discards_a_key_that_does_not_work(ali_mount: Mount, ali: FakeAliCloud) -> None:
     before = ali_mount.read_config()["access_key"]
 
     def refuse_the_new_key(action: str) -> None:

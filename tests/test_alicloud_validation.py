@@ -16,8 +16,12 @@ from typing import Any
 import pytest
 
 from dynsecrets import Mount
-from dynsecrets.errors import InvalidTTL, ValidationError
-from dynsecrets.errors import PermanentProviderError, TransientProviderError
+from dynsecrets.errors import (
+    InvalidTTL,
+    PermanentProviderError,
+    TransientProviderError,
+    ValidationError,
+)
 from dynsecrets.providers.alicloud import PERMISSIONS
 from dynsecrets.providers.alicloud.errors import classify
 from dynsecrets.testing.alicloud import FakeAliCloud, SignatureError, verify
@@ -74,7 +78,10 @@ BIG = {
             "role_arn",
         ),
         (
-            {"role_arn": "acs:ram::1234567890123456:role/ops", "remote_policies": "name:A,type:System"},
+            {
+                "role_arn": "acs:ram::1234567890123456:role/ops",
+                "remote_policies": "name:A,type:System",
+            },
             "remote_policies",
             "role_arn",
         ),
@@ -150,9 +157,7 @@ def test_names_fit_alibaba_limits(ali_mount: Mount, ali: FakeAliCloud, role_arn:
     ali_mount.write_role("s" * 64, role_arn=role_arn)
     plans = set()
     for _ in range(20):
-        plan = ali_mount.provider.plan(
-            ali_mount.root_config(), _request(ali_mount, long)
-        )
+        plan = ali_mount.provider.plan(ali_mount.root_config(), _request(ali_mount, long))
         assert re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", plan["user_name"])
         for p in plan["inline"]:
             assert re.fullmatch(r"[A-Za-z0-9-]{1,128}", p["name"])
@@ -276,7 +281,11 @@ except PermanentProviderError as exc:
     print(exc.code)
 """
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=run_env(tmp_path), timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=run_env(tmp_path),
+        timeout=60,
     )
     assert out.stdout.strip() == "CertificateVerifyFailed", out.stderr
     assert users(ali) == []
@@ -345,6 +354,10 @@ def test_import_loads_no_alibaba_module(tmp_path: Path) -> None:
         "print([m for m in sys.modules if m.startswith(('alibabacloud', 'Tea', 'darabonba'))])"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=run_env(tmp_path), timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=run_env(tmp_path),
+        timeout=60,
     )
     assert out.stdout.strip() == "[]", out.stderr
