@@ -14,6 +14,10 @@ FIRST_USE = {
         "from dynsecrets.providers.aws import AWSProvider; "
         "AWSProvider().clients.get('iam', {'region': 'us-east-1', 'iam_endpoint': 'http://127.0.0.1:1'})"
     ),
+    "alicloud": (
+        "from dynsecrets.providers.alicloud import AliCloudProvider; "
+        "AliCloudProvider().clients.get('ram', {'access_key': 'a', 'secret_key': 'b'})"
+    ),
     "postgres store": "from dynsecrets.store.postgres import PostgresStore; import psycopg, psycopg_pool",
 }
 

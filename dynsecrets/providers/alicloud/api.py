@@ -1,0 +1,140 @@
+"""The V2.0 SDK clients built from a mount's config, and the one way the provider
+calls them: ``api.call("CreateUser", {"UserName": ...})`` with Alibaba's own action
+and parameter names, the error mapping, and timeouts bounded by the operation's
+deadline. The SDK's own retries stay off (its default): ours run inside that deadline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...retry import RetryPolicy, remaining
+from .config import endpoint
+from .errors import ali_errors, import_sdk
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+#: RAM actions whose SDK method name is not the plain snake case of the action.
+_METHODS = {
+    "GetUserMFAInfo": "get_user_mfainfo",
+    "UnbindMFADevice": "unbind_mfadevice",
+}
+_STS_ACTIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
+
+
+def _snake(action: str) -> str:
+    if action in _METHODS:
+        return _METHODS[action]
+    return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
+
+
+class Clients:
+    """SDK clients per (service, credentials, endpoint, CA), created once and shared.
+    Observers (tests, benchmarks) are told of every call that succeeded."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+        self.observers: list[Callable[[str], None]] = []
+
+    def get(
+        self,
+        service: str,
+        config: Mapping[str, Any],
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        cache: bool = True,
+    ) -> Any:
+        ak = access_key or config.get("access_key")
+        sk = secret_key or config.get("secret_key")
+        host = endpoint(config, service)
+        key = (service, ak, sk, host, config.get("region"), config.get("ca_bundle"))
+        with self._lock:
+            client = self._cache.get(key)
+            if client is not None:
+                return client
+        Config, RamClient, _, StsClient, _ = import_sdk()
+        kwargs: dict[str, Any] = {
+            "endpoint": host,
+            "protocol": "https",
+            "region_id": config.get("region") or "cn-hangzhou",
+            "connect_timeout": int(CONNECT_TIMEOUT * 1000),
+            "read_timeout": int(READ_TIMEOUT * 1000),
+        }
+        if config.get("ca_bundle"):
+            kwargs["ca"] = config["ca_bundle"]
+        if ak and sk:
+            kwargs.update(access_key_id=ak, access_key_secret=sk)
+        else:
+            from alibabacloud_credentials.client import Client as CredentialClient
+
+            # Environment, ECS RAM role, OIDC: the SDK's default chain.
+            kwargs["credential"] = CredentialClient()
+        cls = RamClient if service == "ram" else StsClient
+        client = cls(Config(**kwargs))
+        if cache:
+            with self._lock:
+                client = self._cache.setdefault(key, client)
+        return client
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+class Api:
+    """Calls on one mount's config: ``call(action, params)`` returns the response body
+    as Alibaba's JSON (``{"User": {...}}``)."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        retry: RetryPolicy,
+        config: Mapping[str, Any],
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        self.clients, self.retry, self.config = clients, retry, config
+        self._keys = (access_key, secret_key)
+
+    def call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One action, transient errors retried within the operation's deadline."""
+        return self.retry.call(lambda: self.attempt(action, params))
+
+    def attempt(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One action, one attempt (a create that must be reconciled before a retry)."""
+        service = "sts" if action in _STS_ACTIONS else "ram"
+        ak, sk = self._keys
+        # A client made for one probe (a new key being proven) is not kept.
+        client = self.clients.get(
+            service, self.config, access_key=ak, secret_key=sk, cache=ak is None
+        )
+        _, _, ram_models, _, sts_models = import_sdk()
+        from darabonba.runtime import RuntimeOptions
+
+        models = sts_models if service == "sts" else ram_models
+        method = getattr(client, f"{_snake(action)}_with_options")
+
+        def once() -> dict[str, Any]:
+            left = remaining()
+            # Bound each HTTP call by what is left of the operation's deadline.
+            connect = CONNECT_TIMEOUT if left is None else max(0.05, min(CONNECT_TIMEOUT, left))
+            read = READ_TIMEOUT if left is None else max(0.05, min(READ_TIMEOUT, left))
+            runtime = RuntimeOptions(
+                connect_timeout=int(connect * 1000), read_timeout=int(read * 1000)
+            )
+            if params is None:
+                response = method(runtime)
+            else:
+                request = getattr(models, f"{action}Request")().from_map(dict(params))
+                response = method(request, runtime)
+            return dict(response.body.to_map())
+
+        with ali_errors(action):
+            out = once()
+        for observer in list(self.clients.observers):
+            observer(action)
+        return out

@@ -1,0 +1,154 @@
+"""One place where Alibaba Cloud SDK (Tea/darabonba) exceptions become dynsecrets
+errors. The SDK's error code decides, never its message text."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
+from ...retry import RetryPolicy
+
+T = TypeVar("T")
+
+#: Codes that mean "try again later" (Alibaba's throttling and server-side faults).
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "Throttling.User",
+        "Throttling.Api",
+        "Throttling.Concurrent",
+        "ServiceUnavailable",
+        "ServiceUnavailableTemporary",
+        "InternalError",
+        "InternalServerError",
+        "UnknownError",
+        "RequestTimeout",
+        "LastResponseInvalid",
+    }
+)
+TRANSIENT_PREFIXES = ("Throttling.", "ServiceUnavailable.", "InternalError.")
+
+#: Codes whose meaning decides what to tell the operator.
+_ADVICE = {
+    "InvalidAccessKeyId.NotFound": "the access_key is unknown to Alibaba Cloud; check config",
+    "InvalidAccessKeyId.Inactive": "the access_key is disabled; enable it or configure another",
+    "SignatureDoesNotMatch": "the secret_key does not match the access_key; check config",
+    "NoPermission": "the root credential lacks a RAM permission; see the README's list",
+    "Forbidden.RAM": "the root credential lacks a RAM permission; see the README's list",
+    "LimitExceeded.User.AccessKey": "the user already has two access keys (Alibaba's limit)",
+}
+
+
+def import_sdk() -> tuple[Any, Any, Any, Any, Any]:
+    """(Config, RAM client class, RAM models, STS client class, STS models), imported
+    on first use so that ``import dynsecrets`` loads no Alibaba module."""
+    try:
+        from alibabacloud_ram20150501 import models as ram_models
+        from alibabacloud_ram20150501.client import Client as RamClient
+        from alibabacloud_sts20150401 import models as sts_models
+        from alibabacloud_sts20150401.client import Client as StsClient
+        from alibabacloud_tea_openapi.utils_models import Config
+    except ImportError as exc:
+        raise MissingDependency(
+            "the alicloud provider needs Alibaba Cloud's V2.0 SDK; install it with: "
+            "pip install 'dynsecrets[alicloud]'"
+        ) from exc
+    return Config, RamClient, ram_models, StsClient, sts_models
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything under it: causes, contexts, urllib3's ``reason``
+    and the SDK's ``inner_exception`` (darabonba keeps the transport error only as
+    the implicit context of its RetryError)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for name in ("inner_exception", "reason", "__cause__", "__context__"):
+            inner = getattr(current, name, None)
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+
+
+def classify(exc: BaseException, operation: str) -> PermanentProviderError | TransientProviderError:
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "status_code", None) or getattr(exc, "statusCode", None)
+    if code is None:
+        # A transport failure: no answer from Alibaba at all.
+        chain = list(_chain(exc))
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
+            # Nothing listens there: a wrong endpoint, not a blip; fail at once.
+            return PermanentProviderError(
+                f"AliCloud {operation}: connection refused; check ram_endpoint/sts_endpoint",
+                operation=operation,
+                code="ConnectionRefused",
+            )
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+            return PermanentProviderError(
+                f"AliCloud {operation}: the endpoint's TLS certificate is not trusted; "
+                "set ca_bundle to the CA that signed it",
+                operation=operation,
+                code="CertificateVerifyFailed",
+            )
+        return TransientProviderError(
+            f"AliCloud {operation}: cannot reach the endpoint ({type(exc).__name__})",
+            operation=operation,
+            code="EndpointConnectionError",
+        )
+    code = str(code)
+    advice = _ADVICE.get(code) or (
+        "a RAM permission is missing; see the README's list"
+        if code.startswith(("Forbidden", "NoPermission"))
+        else ""
+    )
+    message = f"AliCloud {operation} failed: {code}" + (f" ({advice})" if advice else "")
+    transient = code in TRANSIENT_CODES or code.startswith(TRANSIENT_PREFIXES)
+    if transient or (isinstance(status, int) and status >= 500):
+        return TransientProviderError(message, operation=operation, code=code)
+    return PermanentProviderError(message, operation=operation, code=code)
+
+
+@contextmanager
+def ali_errors(operation: str) -> Iterator[None]:
+    """Map every SDK exception raised inside to a dynsecrets error naming ``operation``."""
+    from alibabacloud_credentials.exceptions import CredentialException
+    from darabonba.exceptions import ValidateException as DaraValidate
+    from Tea.exceptions import TeaException, ValidateException
+
+    try:
+        yield
+    except TeaException as exc:
+        raise classify(exc, operation) from exc
+    except (ValidateException, DaraValidate) as exc:
+        raise PermanentProviderError(
+            f"AliCloud {operation}: the SDK refused a parameter ({type(exc).__name__})",
+            operation=operation,
+            code="InvalidParameter",
+        ) from exc
+    except CredentialException as exc:
+        # The default chain (environment, ECS RAM role, OIDC) found nothing usable.
+        raise PermanentProviderError(
+            f"AliCloud {operation}: no usable credentials; set access_key and secret_key "
+            "in config, or configure the default credential chain",
+            operation=operation,
+            code="NoCredentials",
+        ) from exc
+
+
+def call(retry: RetryPolicy, operation: str, fn: Callable[[], T]) -> T:
+    """``fn`` under the error mapping, retried (transient errors only) within what is
+    left of the operation's deadline."""
+
+    def once() -> T:
+        with ali_errors(operation):
+            return fn()
+
+    return retry.call(once)

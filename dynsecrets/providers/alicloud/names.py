@@ -1,0 +1,65 @@
+"""Names of what dynsecrets creates in RAM and STS: unique, within Alibaba's limits,
+checked before any call."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from ...errors import ValidationError
+
+#: RAM user names: 1-64 of letters, digits and . _ @ -
+USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+#: RAM policy names: 1-128 of letters, digits and - (no dot, no underscore).
+POLICY_NAME = re.compile(r"[A-Za-z0-9-]{1,128}")
+#: STS RoleSessionName: 2-64 ASCII letters, digits and . _ @ -
+SESSION_NAME = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
+PREFIX = "dynsecrets-"
+RANDOM_LEN = 12
+# RAM names are case-insensitive: lowercase random keeps the counted entropy honest
+# (12 characters of 36: 62 bits, so names made in the same second never collide).
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _random() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(RANDOM_LEN))
+
+
+_NAME_CHAR = re.compile(r"[A-Za-z0-9._@-]")  # what user and session names share
+
+
+def _clean(text: str) -> str:
+    return "".join(c if _NAME_CHAR.fullmatch(c) else "-" for c in text)
+
+
+def user_name(role: str) -> str:
+    """``dynsecrets-<role, cut to fit>-<12 random>``, at most 64 characters."""
+    room = 64 - len(PREFIX) - 1 - RANDOM_LEN
+    name = f"{PREFIX}{_clean(role)[:room]}-{_random()}"
+    return check(name, USER_NAME, "user name", "1-64 letters, digits and . _ @ -")
+
+
+def session_name(role: str) -> str:
+    room = 64 - len(PREFIX) - 1 - RANDOM_LEN
+    name = f"{PREFIX}{_clean(role)[:room]}-{_random()}"
+    return check(name, SESSION_NAME, "role session name", "2-64 letters, digits and . _ @ -")
+
+
+def policy_names(user: str, count: int) -> list[str]:
+    """One Custom policy name per inline policy: the user's name (dots and underscores,
+    which policy names may not hold, become hyphens) and the policy's index."""
+    names = [f"{policy_prefix(user)}{i}" for i in range(count)]
+    for name in names:
+        check(name, POLICY_NAME, "policy name", "1-128 letters, digits and -")
+    return names
+
+
+def policy_prefix(user: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", user) + "-p"
+
+
+def check(name: str, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    if not pattern.fullmatch(name):
+        raise ValidationError("role", f"cannot make a valid {what} from it ({rule})")
+    return name

@@ -1,0 +1,157 @@
+"""The ``alicloud`` provider: Vault's AliCloud secrets engine, without the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from ...errors import ValidationError
+from ...models import Capabilities
+from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
+from ...providers.routes import Route
+from . import names, ram_user, sts
+from .api import Api, Clients
+from .config import CONFIG_SCHEMA, check_config
+from .policies import inline_documents, parse_remote
+from .roles import (
+    RAM_USER,
+    ROLE_SCHEMA,
+    STS,
+    STS_MAX_TTL,
+    check_ttls,
+    default_ttl,
+    kind,
+    validate_role,
+)
+from .rotate import rotate_root
+
+#: Vault's AliCloud paths, plus config/rotate-root (which Vault's engine lacks).
+ROUTES = (
+    Route("config", "config"),
+    Route("config/rotate-root", "rotate_root"),
+    Route("role", "roles"),
+    Route("role/{role}", "role"),
+    Route("creds/{role}", "issue"),
+)
+
+
+class AliCloudProvider(Provider):
+    """RAM users with an access key (``inline_policies``/``remote_policies``), or STS
+    tokens from AssumeRole (``role_arn``)."""
+
+    name: ClassVar[str] = "alicloud"
+    config_schema = CONFIG_SCHEMA
+    role_schema = ROLE_SCHEMA
+    routes = ROUTES
+
+    def __init__(self, context: ProviderContext | None = None) -> None:
+        super().__init__(context)
+        self.clients = Clients()
+
+    def _api(self, config: Mapping[str, Any]) -> Api:
+        return Api(self.clients, self.context.retry, config)
+
+    # -- validation -------------------------------------------------------------------
+    def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        return check_config(config)
+
+    def validate_role(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_role(name, fields)
+
+    def check_mount(
+        self, config: Mapping[str, Any] | None, roles: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        for role in roles.values():
+            check_ttls(role)
+
+    def capabilities(self, role: Mapping[str, Any]) -> Capabilities:
+        if kind(role) == STS:
+            return Capabilities(renewable=False, revocable=False)
+        return Capabilities()
+
+    def max_ttl(self, role: Mapping[str, Any]) -> int | None:
+        return STS_MAX_TTL if kind(role) == STS else None
+
+    def default_ttl(self, role: Mapping[str, Any]) -> int | None:
+        # STS tokens last an hour unless asked, not the mount's default (768h): the engine
+        # must start from this, or it reports a clamp that never happened.
+        return default_ttl(role)
+
+    # -- plan --------------------------------------------------------------------------
+    def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
+        role = request.role
+        store_id = request.store_id or self.context.store_id
+        base = {
+            "type": kind(role),
+            "mount": request.mount,
+            "role": request.role_name,
+            "lease_id": request.lease_id,
+            "store_id": store_id,
+        }
+        if kind(role) == STS:
+            seconds, warnings = sts.duration(request.ttl, request.max_ttl)
+            return {
+                **base,
+                "role_arn": role["role_arn"],
+                "session_name": names.session_name(request.role_name),
+                "duration": seconds,
+                "warnings": warnings,
+            }
+        user = names.user_name(request.role_name)
+        display = ram_user.display_name(request.mount, request.lease_id)
+        comments = ram_user.comments(store_id, request.mount)
+        if len(display) > 128 or len(comments) > 128:
+            raise ValidationError(
+                "role",
+                "the lease id does not fit RAM's 128-character DisplayName; shorten the role name",
+            )
+        documents = inline_documents(role.get("inline_policies"))
+        policy_names = names.policy_names(user, len(documents))
+        # The description names the lease: a policy found after a crash is known as ours.
+        description = f"{ram_user.MARK} lease={request.lease_id} store={store_id}"
+        return {
+            **base,
+            "user_name": user,
+            "display_name": display,
+            "comments": comments,
+            "inline": [
+                {"name": n, "document": d, "description": description}
+                for n, d in zip(policy_names, documents, strict=True)
+            ],
+            "remote": [list(parse_remote(p)) for p in role.get("remote_policies") or []],
+        }
+
+    # -- issue, revoke -------------------------------------------------------------------
+    def issue(
+        self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
+    ) -> Issued:
+        if plan["type"] == STS:
+            return sts.issue(self._api(config), plan)
+        return ram_user.issue(self._api(config), plan)
+
+    def revoke(
+        self,
+        config: Mapping[str, Any],
+        plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> None:
+        # STS tokens cannot be revoked one by one; the lease just ends.
+        if plan.get("type") == RAM_USER:
+            ram_user.revoke(self._api(config), plan, revocation)
+
+    # -- root, tidy ----------------------------------------------------------------------
+    def rotate_root(
+        self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        new = rotate_root(self.clients, self.context.retry, config, persist)
+        self.clients.clear()  # clients signed with the old key must not be reused
+        return new
+
+    def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        return ram_user.list_managed(self._api(config), mount)
+
+    def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
+        ram_user.raise_all(ram_user.sweep(self._api(config), identity.id, []))
+
+    def close(self) -> None:
+        self.clients.clear()
