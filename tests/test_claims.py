@@ -208,8 +208,9 @@ def test_sigkill_during_drain_repeats_only_what_was_in_flight(tmp_path: Path) ->
     entries = [json.loads(x) for x in audit.read_text().splitlines()]
     expired = Counter(e["lease_id"] for e in entries if e["operation"] == "lease.expire")
     assert set(expired.values()) == {1}, "an expire event was written twice"
-    # Only a kill between a lease's deletion and its event can lose the event.
-    assert len(issued - set(expired)) <= kills
+    # Only a kill between a lease's deletion and its event can lose the event: at
+    # most the revocations in flight (4) per kill; none is ever written twice.
+    assert len(issued - set(expired)) <= kills * 4
     with Engine.open(url, registry=registry()) as engine:
         assert engine.leases() == []
 
