@@ -140,8 +140,9 @@ def test_revoke_sweeps_what_humans_added(
     ali.faults.clear()
     ali_mount.engine.revoke(lease.lease_id)
     calls = ali.faults.calls
-    # The fast path hits DeleteConflict, then the sweep lists and removes each blocker.
-    assert calls.count("DeleteUser") == 2
+    # The fast path stops at the first refusal (DeleteConflict, or any step error on a
+    # loaded machine), then the sweep lists and removes each blocker.
+    assert calls.count("DeleteUser") in (1, 2), calls
     for action in (
         "ListAccessKeys",
         "ListPoliciesForUser",
