@@ -109,7 +109,12 @@ class Graph:
         return dict(self.call("CreateApplication", "POST", "/applications", body))
 
     def find_applications(self, odata_filter: str, select: str) -> list[dict[str, Any]]:
-        path = f"/applications?$filter={quote(odata_filter)}&$select={select}"
+        return self.list_applications(select, odata_filter)
+
+    def list_applications(self, select: str, odata_filter: str = "") -> list[dict[str, Any]]:
+        path = f"/applications?$select={select}"
+        if odata_filter:
+            path += f"&$filter={quote(odata_filter)}"
         found: list[dict[str, Any]] = []
         while path:
             page = self.call("ListApplications", "GET", path)

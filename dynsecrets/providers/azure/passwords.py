@@ -37,7 +37,8 @@ def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
             "client_secret": password["secretText"],
             "tenant_id": plan["tenant_id"],
             "subscription_id": plan["subscription_id"],
-            "metadata": dict(plan.get("metadata") or {}),
+            # The role's metadata, returned beside the credentials (keys checked at write).
+            **{k: str(v) for k, v in (plan.get("metadata") or {}).items()},
         },
         secret_keys=frozenset({"client_secret"}),
         revocation={

@@ -41,6 +41,11 @@ ROUTES = (
     Route("creds/{role}", "issue"),
 )
 _RANDOM = string.ascii_lowercase + string.digits
+PASSWORD_PREFIX = "dynsecrets "
+
+
+def _timestamp(text: str | None) -> float | None:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
 
 
 class AzureProvider(Provider):
@@ -128,7 +133,8 @@ class AzureProvider(Provider):
             "subscription_id": config["subscription_id"],
             "authority_host": config.get("authority") and cloud.authority,
             # The lease id's random tail is unique, and short enough for any name field.
-            "password_name": f"dynsecrets {request.lease_id}",
+            # Tidy finds an existing app's passwords by this name: lease and store.
+            "password_name": f"{PASSWORD_PREFIX}{request.lease_id} store={store_id}",
             "password_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "metadata": dict(role.get("metadata") or {}),
         }
@@ -204,37 +210,60 @@ class AzureProvider(Provider):
         return rotate_root(self._graph(config), self._retry, self.clock, config, persist)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        """Applications tagged with this mount, and passwords this mount added to
+        existing applications (their display name holds the lease and store id). One
+        listing of the applications the root can see: with Application.ReadWrite.OwnedBy
+        that is exactly the ones it may change."""
         graph = self._graph(config)
-        tag = f"{TAG_MOUNT}{mount}".replace("'", "''")
         found = self._retry.call(
-            lambda: graph.find_applications(
-                f"tags/any(t:t eq '{tag}')", "id,appId,displayName,tags,createdDateTime"
+            lambda: graph.list_applications(
+                "id,appId,displayName,tags,createdDateTime,passwordCredentials"
             )
         )
         out = []
         for app in found:
             tags = list(app.get("tags") or [])
-            created = app.get("createdDateTime")
-            out.append(
-                ManagedIdentity(
-                    id=app["id"],
-                    lease_id=tag_value(tags, TAG_LEASE),
-                    store_id=tag_value(tags, TAG_STORE),
-                    created_at=(
-                        dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-                        if created
-                        else None
-                    ),
-                    details={"app_id": app.get("appId"), "display_name": app.get("displayName")},
+            if f"{TAG_MOUNT}{mount}" in tags:
+                out.append(
+                    ManagedIdentity(
+                        id=app["id"],
+                        lease_id=tag_value(tags, TAG_LEASE),
+                        store_id=tag_value(tags, TAG_STORE),
+                        created_at=_timestamp(app.get("createdDateTime")),
+                        details={"app_id": app.get("appId"), "kind": "application"},
+                    )
                 )
-            )
+                continue
+            for cred in app.get("passwordCredentials") or []:
+                lease_id, _, store = (cred.get("displayName") or "").partition(" store=")
+                if not lease_id.startswith(f"{PASSWORD_PREFIX}{mount}/"):
+                    continue
+                out.append(
+                    ManagedIdentity(
+                        id=f"{app['id']}/passwords/{cred['keyId']}",
+                        lease_id=lease_id[len(PASSWORD_PREFIX) :],
+                        store_id=store or None,
+                        created_at=_timestamp(cred.get("startDateTime")),
+                        details={
+                            "kind": "password",
+                            "app_object_id": app["id"],
+                            "key_id": cred["keyId"],
+                        },
+                    )
+                )
         return out
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         """An application whose lease record is lost: its role assignments (found by
         principal, since their names were in the lost plan), its service principal and
-        the application itself."""
-        graph, arm, steps = self._graph(config), self._arm(config), Steps(self._retry)
+        the application itself; or a password on an existing application."""
+        graph, steps = self._graph(config), Steps(self._retry)
+        if identity.details.get("kind") == "password":
+            passwords.remove(
+                graph, self._retry, identity.details["app_object_id"], identity.details["key_id"]
+            )
+            return
+        arm = self._arm(config)
         app_id = identity.details.get("app_id")
         sp = steps.run(lambda: graph.find_service_principal(app_id)) if app_id else None
         if sp:

@@ -33,6 +33,8 @@ ROLE_ID = re.compile(
     re.IGNORECASE,
 )
 MAX_ITEMS = 100
+#: What a lease's data holds besides the role's metadata.
+CREDENTIAL_KEYS = ("client_id", "client_secret", "tenant_id", "subscription_id")
 TAG_MAX = 256
 MIN_PASSWORD_LIFETIME = 60
 
@@ -72,7 +74,7 @@ ROLE_SCHEMA = Schema(
             doc="who may sign in to the new application",
         ),
         "tags": Field("list", default=[], max_length=TAG_MAX, doc="tags on the new application"),
-        "metadata": Field("map", default={}, doc="returned with the credentials, unchanged"),
+        "metadata": Field("map", default={}, doc="returned beside the credentials (string values)"),
         "explicit_max_ttl": Field(
             "duration",
             doc="the password's own lifetime: it stops working then even if revocation "
@@ -204,6 +206,9 @@ def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
     metadata = role.get("metadata") or {}
     if not all(isinstance(v, (str, int, float, bool)) for v in metadata.values()):
         raise ValidationError("metadata", "values must be strings, numbers or booleans")
+    clash = sorted(set(metadata) & set(CREDENTIAL_KEYS))
+    if clash:
+        raise ValidationError("metadata", f"key {clash[0]!r} is a credential field; rename it")
     explicit = role.get("explicit_max_ttl")
     if explicit is not None:
         if explicit < MIN_PASSWORD_LIFETIME:

@@ -53,6 +53,8 @@ class AzureFakes:
             "arm": Service("arm", ArmFake(self.directory).routes(), self.faults),
         }
         self.root: dict[str, Any] = {}
+        #: Tests may note an application here (the contract tells the modes apart).
+        self.existing: dict[str, Any] | None = None
 
     def start(self) -> AzureFakes:
         try:
