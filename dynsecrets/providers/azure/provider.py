@@ -41,7 +41,7 @@ ROUTES = (
     Route("creds/{role}", "issue"),
 )
 _RANDOM = string.ascii_lowercase + string.digits
-PASSWORD_PREFIX = "dynsecrets "
+PASSWORD_PREFIX = "dynsecrets "  # noqa: S105 (a display name, not a secret)
 
 
 def _timestamp(text: str | None) -> float | None:

@@ -65,14 +65,14 @@ def rotate_root(
             remove(graph, retry, object_id, new["keyId"])
         except ProviderError as exc:
             raise PermanentProviderError(
-                f"the new password {new['keyId']} obtained no token within {budget:.0f}s and "
+                f"the new password {new['keyId']} obtained no token in the time allowed and "
                 f"removing it failed ({exc}); the old secret stays configured. Remove "
                 f"{new['keyId']} from application {client_id} by hand",
                 operation=_OP,
                 code="SecretNotUsable",
             ) from exc
         raise PermanentProviderError(
-            f"the new password obtained no token within {budget:.0f}s; it was removed and "
+            "the new password obtained no token in the time allowed; it was removed and "
             "the old secret stays configured. Rotate again later, or raise usable_timeout",
             operation=_OP,
             code="SecretNotUsable",

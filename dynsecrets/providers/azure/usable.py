@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ... import retry as _retry
 from ...clock import Clock
 from ...errors import DynSecretsError
 from .config import cloud_of, make_credential
@@ -29,6 +30,11 @@ def token_works(config: Mapping[str, Any], client_id: str, secret: str) -> bool:
 def wait_until_usable(
     config: Mapping[str, Any], client_id: str, secret: str, clock: Clock, budget: float
 ) -> bool:
+    left = _retry.remaining()
+    if left is not None:
+        # Stop while the operation's deadline still leaves time to clean up (rotate-root
+        # removes an unusable password; a failed issue rolls back).
+        budget = min(budget, max(0.0, left - min(15.0, left / 4)))
     deadline = clock.now() + budget
     delay = 1.0
     while True:
