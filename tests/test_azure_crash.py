@@ -19,8 +19,16 @@ from dynsecrets.providers.azure import AzureProvider
 from dynsecrets.providers.registry import ProviderRegistry
 from dynsecrets.testing.azure import AzureFakes
 
-from ._azure import READER, assert_nothing_left, azure, azure_clock, azure_entry_point
-from ._azure import dynsecrets_apps, roles_json, sub_scope
+from ._azure import (
+    READER,
+    assert_nothing_left,
+    azure,
+    azure_clock,
+    azure_entry_point,
+    dynsecrets_apps,
+    roles_json,
+    sub_scope,
+)
 
 __all__ = ["azure", "azure_clock", "azure_entry_point"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +93,9 @@ def test_crash_after_each_call_is_recovered(
 
 
 @pytest.mark.slow
-def test_sigkill_during_issuance(azure: AzureFakes, azure_clock: ManualClock, tmp_path: Path) -> None:
+def test_sigkill_during_issuance(
+    azure: AzureFakes, azure_clock: ManualClock, tmp_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     _setup(url, azure, azure_clock).close()
     rng = random.Random(20261124)

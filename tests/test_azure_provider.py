@@ -5,6 +5,7 @@ rotate-root, validation, logging, lazy imports."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
@@ -163,32 +164,32 @@ def test_group_name_must_name_exactly_one_group(azure_mount: Mount, azure: Azure
     assert dynsecrets_apps(azure) == [] and azure_mount.engine.leases() == []
 
 
+def _j(*items: dict[str, Any]) -> str:
+    return json.dumps(list(items))
+
+
+ZERO = "00000000-0000-0000-0000-000000000000"
 BAD_ROLES: list[tuple[dict[str, Any], str]] = [
     ({}, "azure_roles"),
-    ({"azure_roles": '[{"role_id": "not-a-guid", "scope": "/"}]'}, "azure_roles"),
-    ({"azure_roles": '[{"role_id": "%s", "scope": "subscriptions/x"}]' % READER}, "azure_roles"),
-    ({"azure_roles": '[{"role_id": "%s"}]' % READER}, "azure_roles"),
-    (
-        {"azure_roles": '[{"role_id": "%s", "role_name": "Reader", "scope": "/"}]' % READER},
-        "azure_roles",
-    ),
-    ({"azure_roles": '[{"role_id": "%s", "scope": "/", "extra": 1}]' % READER}, "azure_roles"),
+    ({"azure_roles": _j({"role_id": "not-a-guid", "scope": "/"})}, "azure_roles"),
+    ({"azure_roles": _j({"role_id": READER, "scope": "subscriptions/x"})}, "azure_roles"),
+    ({"azure_roles": _j({"role_id": READER})}, "azure_roles"),
+    ({"azure_roles": _j({"role_id": READER, "role_name": "Reader", "scope": "/"})}, "azure_roles"),
+    ({"azure_roles": _j({"role_id": READER, "scope": "/", "extra": 1})}, "azure_roles"),
     (
         {
-            "azure_roles": '[{"role_id": "%s", "scope": "/subscriptions/%s/resourceGroups/%s"}]'
-            % (READER, "0" * 8 + "-0000-0000-0000-" + "0" * 12, "r" * 91)
+            "azure_roles": _j(
+                {"role_id": READER, "scope": f"/subscriptions/{ZERO}/resourceGroups/{'r' * 91}"}
+            )
         },
         "azure_roles",
     ),
-    ({"azure_groups": '[{"object_id": "nope"}]'}, "azure_groups"),
-    ({"azure_groups": '[{"group_name": "a", "object_id": "%s"}]' % READER}, "azure_groups"),
+    ({"azure_groups": _j({"object_id": "nope"})}, "azure_groups"),
+    ({"azure_groups": _j({"group_name": "a", "object_id": READER})}, "azure_groups"),
     ({"application_object_id": "not-a-guid"}, "application_object_id"),
     ({"application_object_id": READER, "permanently_delete": True}, "permanently_delete"),
     (
-        {
-            "application_object_id": READER,
-            "azure_roles": '[{"role_id": "%s", "scope": "/"}]' % READER,
-        },
+        {"application_object_id": READER, "azure_roles": _j({"role_id": READER, "scope": "/"})},
         "azure_roles",
     ),
     ({"application_object_id": READER, "persist_app": True}, "persist_app"),
@@ -196,10 +197,10 @@ BAD_ROLES: list[tuple[dict[str, Any], str]] = [
     ({"application_object_id": READER, "explicit_max_ttl": "1h", "ttl": "2h"}, "ttl"),
     ({"application_object_id": READER, "explicit_max_ttl": "1h", "max_ttl": "2h"}, "max_ttl"),
     ({"application_object_id": READER, "metadata": {"client_secret": "x"}}, "metadata"),
-    ({"azure_groups": '[{"object_id": "%s"}]' % READER, "tags": ["t" * 257]}, "tags"),
-    ({"azure_groups": '[{"object_id": "%s"}]' % READER, "tags": ["dynsecrets:lease=x"]}, "tags"),
+    ({"azure_groups": _j({"object_id": READER}), "tags": ["t" * 257]}, "tags"),
+    ({"azure_groups": _j({"object_id": READER}), "tags": ["dynsecrets:lease=x"]}, "tags"),
     (
-        {"azure_groups": '[{"object_id": "%s"}]' % READER, "sign_in_audience": "Everyone"},
+        {"azure_groups": _j({"object_id": READER}), "sign_in_audience": "Everyone"},
         "sign_in_audience",
     ),
 ]
