@@ -65,6 +65,23 @@ def _charts(results: dict[str, Any], out: Path) -> list[str]:
     return names
 
 
+def _azure_goals(az: dict[str, Any] | None) -> list[str]:
+    if not az:
+        return []
+    o = az["overhead"]
+    rows = [
+        f"| Azure issue+revoke overhead vs the same SDK calls | ratio <= 1.05 | {o['ratio']:.3f} "
+        f"({o['dynsecrets_ms']:.0f} vs {o['raw_ms']:.0f} ms) | {_goal(o['ratio'] <= 1.05)} |"
+    ]
+    for shape, c in az["calls"].items():
+        ok = c["issue"] <= c["min_issue"] and c["revoke"] <= c["min_revoke"]
+        rows.append(
+            f"| Azure calls per credential, {shape} (issue/revoke) | {c['min_issue']}/"
+            f"{c['min_revoke']} | {c['issue']}/{c['revoke']} | {_goal(ok)} |"
+        )
+    return rows
+
+
 def write(results: dict[str, Any], out: Path) -> None:
     m = results["machine"]
     a = results["aws"]
@@ -94,6 +111,7 @@ def write(results: dict[str, Any], out: Path) -> None:
     zero = s["open"][0] if 0 in s["open"] else s["open"]["0"]
     lines += [
         f"| AWS issue+revoke overhead vs raw boto3 | ratio <= 1.05 | {o['ratio']:.3f} | {_goal(o['ratio'] <= 1.05)} |",
+        *_azure_goals(results.get("azure")),
         f"| lease creation rate, SQLite, 1 thread | >= 10x reference (5,000-7,900/s) | {rate:,.0f}/s "
         f"({rate / REFERENCE['create_per_s'][1]:.1f}x-{rate / REFERENCE['create_per_s'][0]:.1f}x) | "
         f"{_goal(rate >= 10 * REFERENCE['create_per_s'][1])} |",

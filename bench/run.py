@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import alicloud, aws, bookkeeping, imports, pg_nodes, report
+from . import alicloud, aws, azure, bookkeeping, imports, pg_nodes, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,15 @@ def machine() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     versions = {}
-    for dist in ("dynsecrets", "boto3", "moto", "psycopg", "alibabacloud-tea-openapi"):
+    for dist in (
+        "dynsecrets",
+        "boto3",
+        "moto",
+        "psycopg",
+        "alibabacloud-tea-openapi",
+        "azure-core",
+        "azure-identity",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -102,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             lambda: alicloud.run(quick=args.quick, repeats=repeats),
         ),
         (
+            "Azure issuance overhead and calls (TLS fakes)",
+            lambda: azure.run(quick=args.quick, repeats=repeats),
+        ),
+        (
             "lease bookkeeping",
             lambda: bookkeeping.run(quick=args.quick, pg_url=pg, repeats=repeats),
         ),
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: pg_nodes.run(pg, total=1000 if args.quick else 10_000),
             )
         )
-    keys = ["imports", "aws", "alicloud", "bookkeeping", "pg_nodes"]
+    keys = ["imports", "aws", "alicloud", "azure", "bookkeeping", "pg_nodes"]
     for key, (label, step) in zip(keys, steps, strict=False):
         t = time.perf_counter()
         print(f"== {label} ...", flush=True)

@@ -142,6 +142,22 @@ class Lease:
             "aws_session_token": self.data.get("security_token"),
         }
 
+    def azure_credential(self, **kwargs: Any) -> Any:
+        """An azure-identity ``ClientSecretCredential`` for the principal (Azure
+        leases). ``kwargs`` go to the credential (e.g. ``connection_verify``)."""
+        if "client_secret" not in self.data or "tenant_id" not in self.data:
+            raise TypeError(f"lease {self.lease_id} does not hold Azure credentials")
+        from azure.identity import ClientSecretCredential  # the azure extra, on first use
+
+        authority = self.env.get("AZURE_AUTHORITY_HOST")
+        if authority:
+            kwargs.setdefault("authority", authority)
+            # A private authority: MSAL must not ask the public cloud about it.
+            kwargs.setdefault("disable_instance_discovery", True)
+        return ClientSecretCredential(
+            self.data["tenant_id"], self.data["client_id"], self.data["client_secret"], **kwargs
+        )
+
 
 @attrs.frozen
 class LeaseInfo:
