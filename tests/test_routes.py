@@ -95,3 +95,12 @@ def test_role_actions(engine: Engine) -> None:
     assert ("web", "rotate-key") in KindsProvider.actions
     with pytest.raises(PathNotFound):
         engine.read("k/set/web/rotate-key")  # actions are writes
+
+
+def test_a_config_write_keeps_the_fields_it_does_not_name(engine: Engine) -> None:
+    engine.write("k/config", account="other", api_key=None)
+    assert engine.read("k/config") == {"account": "other"}
+    engine.write("k/config", account="third")  # as Vault: only the named field changes
+    assert engine.read("k/config") == {"account": "third"}
+    engine.mount("k").configure()  # the Python API replaces the whole config
+    assert engine.read("k/config") == {"account": "fake-account"}

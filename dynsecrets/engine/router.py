@@ -59,6 +59,10 @@ class Router:
         if verb == "read":
             return mount.read_config()
         if verb == "write":
+            # As Vault: a write updates the fields it names and keeps the others (so
+            # `hvac ...configure(4 fields)` keeps the endpoints written before).
+            if mount.info.configured:
+                fields = {**mount.root_config(), **fields}
             mount.configure(**fields)
             return None
         self.engine.store.update_mount(mount.path, config=None)
