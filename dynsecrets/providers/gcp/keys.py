@@ -193,7 +193,7 @@ def _issued(key: Any, email: str, plan: Mapping[str, Any]) -> Issued:
         data=data,
         secret_keys=frozenset({"private_key_data"}),
         revocation={"account": email, "key_name": key.name},
-        env={"GOOGLE_CLOUD_PROJECT": email.split("@", 1)[1].split(".", 1)[0]},
+        # GOOGLE_APPLICATION_CREDENTIALS needs a file: Lease.environ() writes it.
     )
 
 
