@@ -186,12 +186,17 @@ class Lease:
         atexit.register(_unlink_quietly, path)
         return path
 
-    def google_credentials(self, *, scopes: list[str] | None = None, ca_bundle: str | None = None) -> Any:
+    def google_credentials(
+        self, *, scopes: list[str] | None = None, ca_bundle: str | None = None
+    ) -> Any:
         """A google-auth credentials object for any Google client library: from the
         key of a key lease, or the token of a token lease. ``ca_bundle``: a CA to
         trust when the key's token_uri is a private endpoint."""
-        from google.oauth2 import credentials as oauth2, service_account
+        import importlib
 
+        # Through Any: google-auth is partly unannotated (and imported only here).
+        oauth2: Any = importlib.import_module("google.oauth2.credentials")
+        service_account: Any = importlib.import_module("google.oauth2.service_account")
         if "token" in self.data and "private_key_data" not in self.data:
             return oauth2.Credentials(token=self.data["token"], expiry=_naive_utc(self.expires_at))
         creds = service_account.Credentials.from_service_account_info(

@@ -13,7 +13,7 @@ from dynsecrets import Lease, Mount
 from dynsecrets.testing import CloudCheck, ProviderContract
 from dynsecrets.testing.gcp import FakeGoogle
 
-from .gcp_fixtures import KEY_ROLESET, gcp_clock, gcp_engine, gcp_mount, google  # noqa: F401
+from .gcp_fixtures import KEY_ROLESET
 
 
 class GoogleCheck(CloudCheck):

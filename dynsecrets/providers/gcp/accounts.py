@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import PermanentProviderError, RevokeErrors, DynSecretsError
+from ...errors import DynSecretsError, PermanentProviderError, RevokeErrors
 from ...retry import RetryPolicy
 from .clients import GoogleClients, call_timeout
 from .errors import google_errors
@@ -203,7 +203,13 @@ def _converge(
         roles = want.get(resource, [])
         try:
             if roles or add:
-                modify(clients, retry, resource, bind(_member(email), roles, forget), fresh_account=fresh)
+                modify(
+                    clients,
+                    retry,
+                    resource,
+                    bind(_member(email), roles, forget),
+                    fresh_account=fresh,
+                )
             if drop:
                 modify(clients, retry, resource, unbind(_member(email), drop, forget))
         except DynSecretsError as exc:
@@ -222,7 +228,13 @@ def apply(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -
     forget = list(plan["delete"])
     for email in plan["keep"]:
         errs = _converge(
-            clients, retry, email, plan["bindings"], plan["previous_bindings"], fresh=False, forget=forget
+            clients,
+            retry,
+            email,
+            plan["bindings"],
+            plan["previous_bindings"],
+            fresh=False,
+            forget=forget,
         )
         if errs:
             raise errs[0] if len(errs) == 1 else RevokeErrors(errs)
@@ -268,10 +280,18 @@ def undo(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) ->
     errors: list[DynSecretsError] = []
     for email in plan["keep"]:
         errors += _converge(
-            clients, retry, email, plan["previous_bindings"], plan["bindings"], fresh=False, forget=[]
+            clients,
+            retry,
+            email,
+            plan["previous_bindings"],
+            plan["bindings"],
+            fresh=False,
+            forget=[],
         )
     for item in plan["create"]:
-        errors += _converge(clients, retry, item["email"], {}, plan["bindings"], fresh=False, forget=[])
+        errors += _converge(
+            clients, retry, item["email"], {}, plan["bindings"], fresh=False, forget=[]
+        )
         try:
             delete_account(clients, retry, item["email"])
         except DynSecretsError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -22,7 +23,9 @@ __all__ = ["canonical", "parse", "to_text"]
 _BLOCK = re.compile(
     r'resource\s+"(?P<name>[^"]+)"\s*\{\s*roles\s*=\s*\[(?P<roles>[^\]]*)\]\s*,?\s*\}', re.S
 )
-_ROLE = re.compile(r"(roles/[A-Za-z0-9_.]+|(projects|organizations)/[a-z0-9-]+/roles/[A-Za-z0-9_.]+)")
+_ROLE = re.compile(
+    r"(roles/[A-Za-z0-9_.]+|(projects|organizations)/[a-z0-9-]+/roles/[A-Za-z0-9_.]+)"
+)
 MAX_RESOURCES = 100
 MAX_ROLES = 100
 
@@ -40,8 +43,9 @@ def _hcl(text: str) -> dict[str, list[str]]:
     for m in _BLOCK.finditer(body):
         if body[end : m.start()].strip():
             raise ValidationError(
-                "bindings", f"cannot read {body[end : m.start()].strip()[:40]!r}; "
-                'write resource "NAME" { roles = ["roles/..."] }'
+                "bindings",
+                f"cannot read {body[end : m.start()].strip()[:40]!r}; "
+                'write resource "NAME" { roles = ["roles/..."] }',
             )
         roles = re.findall(r'"([^"]*)"', m.group("roles"))
         out.setdefault(m.group("name"), []).extend(roles)
@@ -63,10 +67,9 @@ def parse(value: Any) -> dict[str, list[str]]:
     elif isinstance(value, str):
         text = value.strip()
         if text and text[0] not in "{r":
-            try:  # Vault accepts the HCL base64-encoded
+            # Vault accepts the HCL base64-encoded.
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
                 text = base64.b64decode(text, validate=True).decode().strip()
-            except (binascii.Error, UnicodeDecodeError):
-                pass
         if text.startswith("{"):
             try:
                 loaded = json.loads(text)

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...errors import ValidationError
 from ...schema import Field, Schema
 
 __all__ = [

@@ -41,7 +41,7 @@ _WHAT_TO_DO = {
 
 def require_google() -> None:
     try:
-        import google.auth  # noqa: F401
+        import google.auth
         import google.cloud.iam_admin_v1  # noqa: F401
     except ImportError as exc:
         raise MissingDependency(

@@ -3,29 +3,36 @@
 How the provider accounts for keys without the store (a key's id exists only
 after ``keys.create``, and a key carries no label to hold a lease id):
 
-- ``plan`` records the accounts the lease may use and ``not_before``, the
-  provider's wall-clock time before any create;
+- ``plan`` records the accounts the lease may use and ``not_before``: Google's
+  time before any create (our clock corrected by the offset learned from earlier
+  replies' ``valid_after_time``);
 - this process serialises creates on one account (a lock per account) and keeps
   the ids of the keys it created and has not revoked (``KeyLedger``);
 - a create whose reply was lost (a transient error, a dropped connection) is
   reconciled before it is retried: the account's user-managed keys created since
-  that attempt began (``valid_after_time``, allowing ``SKEW`` for clock drift) that
-  the ledger does not hold are deleted, then the create runs again;
+  that attempt began that the ledger does not hold are deleted, then the create
+  runs again;
 - an issue that never finished (``revocation`` is None: rollback, or recovery
   after the process died) deletes the keys created on the plan's accounts since
   ``not_before`` that this process's ledger does not hold.
 
-Limit (documented in the README): another *process* issuing from the same
-account within the same few seconds as a lost reply or a crash may lose its new
-key, which then fails closed (refused by Google), never the reverse: no working
-key is ever left that the store cannot account for. ``max_accounts`` spreads
-concurrent issuers over several accounts and makes this rarer still.
+Google stamps keys to the second, so "since" allows ``SKEW`` (one second) for
+that and for clock drift. Limit (README, "GCP crash safety"): a key that another
+issuer created on the same account in that window (after the crashed lease was
+planned, or within the second before it) is deleted too. That fails closed (its
+holder's key is refused; its lease revokes cleanly): no working key is ever left
+that the store cannot account for. ``max_accounts`` spreads issuers over several
+accounts and makes this rarer. Closing it fully needs the store's view of which
+keys are accounted for at recovery (an engine hook; see CHANGELOG).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import math
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +44,7 @@ from .errors import google_errors
 
 __all__ = ["KeyLedger", "issue_key", "revoke_key", "sweep_unaccounted"]
 
-SKEW = 10.0  # seconds of clock drift allowed between us and Google
+SKEW = 1.0  # Google stamps keys to the second; allow that and a little drift
 KEY_TYPES = {"TYPE_GOOGLE_CREDENTIALS_FILE": 2, "TYPE_PKCS12_FILE": 1}
 KEY_ALGORITHMS = {"KEY_ALG_RSA_2048": 2, "KEY_ALG_RSA_1024": 1}
 
@@ -49,6 +56,18 @@ class KeyLedger:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._live: set[str] = set()
+        #: Google's clock minus ours, learned from each new key's valid_after_time.
+        self.offset = 0.0
+
+    def google_now(self) -> float:
+        return time.time() + self.offset
+
+    def learn(self, key: Any, local: float) -> None:
+        if key.valid_after_time:
+            # Whole seconds on Google's side: keep the offset within a second.
+            seen = key.valid_after_time.timestamp() - local
+            if abs(seen - self.offset) > 1.0:
+                self.offset = seen
 
     def lock(self, account: str) -> threading.Lock:
         with self._lock:
@@ -94,9 +113,7 @@ def _delete(clients: GoogleClients, key_name: str) -> None:
             raise
 
 
-def sweep_unaccounted(
-    clients: GoogleClients, ledger: KeyLedger, email: str, since: float
-) -> int:
+def sweep_unaccounted(clients: GoogleClients, ledger: KeyLedger, email: str, since: float) -> int:
     """Delete keys of ``email`` created since ``since`` that the ledger does not hold."""
     deleted = 0
     try:
@@ -107,7 +124,7 @@ def sweep_unaccounted(
         raise
     for key in keys:
         created = key.valid_after_time.timestamp() if key.valid_after_time else 0.0
-        if created >= since - SKEW and key.name not in ledger:
+        if created >= math.floor(since) - SKEW and key.name not in ledger:
             _delete(clients, key.name)
             deleted += 1
     return deleted
@@ -171,6 +188,7 @@ def _create_one(
                 timeout=call_timeout(),
             )
         ledger.add(key.name)
+        ledger.learn(key, time.time())
         return key
 
     try:
@@ -197,6 +215,12 @@ def _issued(key: Any, email: str, plan: Mapping[str, Any]) -> Issued:
     )
 
 
+def _sweep_since_plan(
+    clients: GoogleClients, ledger: KeyLedger, email: str, plan: Mapping[str, Any]
+) -> int:
+    return sweep_unaccounted(clients, ledger, email, float(plan["not_before"]))
+
+
 def revoke_key(
     clients: GoogleClients,
     retry: RetryPolicy,
@@ -212,11 +236,7 @@ def revoke_key(
     for email in plan["accounts"]:
         try:
             with ledger.lock(email):
-                retry.call(
-                    lambda email=email: sweep_unaccounted(
-                        clients, ledger, email, float(plan["not_before"])
-                    )
-                )
+                retry.call(functools.partial(_sweep_since_plan, clients, ledger, email, plan))
         except DynSecretsError as exc:
             errors.append(exc)
     if errors:

@@ -10,7 +10,9 @@ __all__ = ["ACCOUNT_ID", "EMAIL", "account_id", "description", "display_name"]
 
 #: Google's rule for account ids: 6-30 characters, a letter first, no trailing '-'.
 ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
-EMAIL = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com|[^@\s]+@[^@\s]+")
+EMAIL = re.compile(
+    r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.gserviceaccount\.com|[^@\s]+@[^@\s]+"
+)
 _RANDOM = 8  # 36**8 ~ 2.8e12: two rolesets written in the same second never collide
 _PREFIX = "ds-"
 #: What a managed account's description starts with (tidy and recovery look for it).

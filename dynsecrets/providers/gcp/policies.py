@@ -75,8 +75,10 @@ def _get(clients: GoogleClients, res: Resource) -> Policy:
             )
         elif t.style in ("get", "compute"):
             sep = "/" if t.style == "compute" else ":"
-            param = "optionsRequestedPolicyVersion" if t.style == "compute" else (
-                "options.requestedPolicyVersion"
+            param = (
+                "optionsRequestedPolicyVersion"
+                if t.style == "compute"
+                else ("options.requestedPolicyVersion")
             )
             r = clients.rest.get(
                 clients.url(t.service, f"{base}{sep}getIamPolicy"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -13,7 +12,6 @@ from ...models import Capabilities
 from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
 from ...providers.routes import Route
 from . import accounts, keys, tokens
-from .bindings import parse
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
 from .roles import (
@@ -50,7 +48,11 @@ ROUTES: tuple[Route, ...] = (
     Route("static-account/{role}/key", "issue", kind=STATIC, options=_KEY),
     Route("static-account/{role}/token", "issue", kind=STATIC, options=_TOKEN),
     Route(
-        "static-account/{role}/rotate-key", "role_action", kind=STATIC, name="rotate-key", shown=False
+        "static-account/{role}/rotate-key",
+        "role_action",
+        kind=STATIC,
+        name="rotate-key",
+        shown=False,
     ),
     Route("impersonated-account", "roles", kind=IMPERSONATED, shown=False),
     Route("impersonated-accounts", "roles", kind=IMPERSONATED, shown=False),
@@ -119,8 +121,10 @@ class GCPProvider(Provider):
         previous: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
         if role is None:
-            return None if previous is None else accounts.plan_delete(
-                mount, name, previous, _bindings(previous)
+            return (
+                None
+                if previous is None
+                else accounts.plan_delete(mount, name, previous, _bindings(previous))
             )
         if previous is not None and previous.get("kind") != role.get("kind"):
             raise ValidationError(
@@ -193,7 +197,7 @@ class GCPProvider(Provider):
             "key_algorithm": options.get("key_algorithm") or "KEY_ALG_RSA_2048",
             "key_type": options.get("key_type") or "TYPE_GOOGLE_CREDENTIALS_FILE",
             # Google's clock, not the engine's: compared with keys' valid_after_time.
-            "not_before": time.time(),
+            "not_before": self.ledger.google_now(),
             "project": root_project(config),
         }
 
@@ -203,7 +207,9 @@ class GCPProvider(Provider):
         clients = self.clients.get(config)
         if plan["type"] == "token":
             return tokens.issue_token(clients, self.context.retry, plan)
-        return keys.issue_key(clients, self.context.retry, self.ledger, plan, time.time)
+        return keys.issue_key(
+            clients, self.context.retry, self.ledger, plan, self.ledger.google_now
+        )
 
     def revoke(
         self,
@@ -216,7 +222,9 @@ class GCPProvider(Provider):
             self.undo_role(config, plan)
             return
         if plan.get("type") == "key":
-            keys.revoke_key(self.clients.get(config), self.context.retry, self.ledger, plan, revocation)
+            keys.revoke_key(
+                self.clients.get(config), self.context.retry, self.ledger, plan, revocation
+            )
 
     def role_action(
         self,

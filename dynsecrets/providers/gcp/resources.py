@@ -69,8 +69,20 @@ TYPES: tuple[ResourceType, ...] = (
     _T("spanner database", "spanner", "projects/{p}/instances/{i}/databases/{d}", "v1", "post"),
     _T("bigtable instance", "bigtableadmin", "projects/{p}/instances/{i}", "v2", "post"),
     _T("bigtable table", "bigtableadmin", "projects/{p}/instances/{i}/tables/{t}", "v2", "post"),
-    _T("compute instance", "compute", "projects/{p}/zones/{z}/instances/{i}", "compute/v1", "compute"),
-    _T("compute subnetwork", "compute", "projects/{p}/regions/{r}/subnetworks/{s}", "compute/v1", "compute"),
+    _T(
+        "compute instance",
+        "compute",
+        "projects/{p}/zones/{z}/instances/{i}",
+        "compute/v1",
+        "compute",
+    ),
+    _T(
+        "compute subnetwork",
+        "compute",
+        "projects/{p}/regions/{r}/subnetworks/{s}",
+        "compute/v1",
+        "compute",
+    ),
     _T("cloud tasks queue", "cloudtasks", "projects/{p}/locations/{l}/queues/{q}", "v2", "post"),
     _T("dataproc cluster", "dataproc", "projects/{p}/regions/{r}/clusters/{c}", "v1", "post"),
     _T("healthcare dataset", "healthcare", "projects/{p}/locations/{l}/datasets/{d}", "v1", "get"),
@@ -124,9 +136,7 @@ def resolve(name: str) -> Resource:
         )
     path = _short(path.strip("/"))
     found = [
-        t
-        for t in TYPES
-        if (service is None or t.service == service) and t.regex.fullmatch(path)
+        t for t in TYPES if (service is None or t.service == service) and t.regex.fullmatch(path)
     ]
     if not found:
         raise ValidationError(

@@ -84,9 +84,7 @@ REQUEST_SCHEMA = Schema(
     {
         "secret_type": Field("str", choices=(SERVICE_ACCOUNT_KEY, ACCESS_TOKEN)),
         "key_algorithm": Field("str", default="KEY_ALG_RSA_2048", choices=tuple(KEY_ALGORITHMS)),
-        "key_type": Field(
-            "str", default="TYPE_GOOGLE_CREDENTIALS_FILE", choices=tuple(KEY_TYPES)
-        ),
+        "key_type": Field("str", default="TYPE_GOOGLE_CREDENTIALS_FILE", choices=tuple(KEY_TYPES)),
     },
     what="request",
 )
@@ -129,7 +127,9 @@ def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
         if role.get("bindings"):
             raise ValidationError("bindings", "an impersonated account keeps its own bindings")
         if role["secret_type"] != ACCESS_TOKEN:
-            raise ValidationError("secret_type", "an impersonated account issues access tokens only")
+            raise ValidationError(
+                "secret_type", "an impersonated account issues access tokens only"
+            )
     if role["secret_type"] == ACCESS_TOKEN and not role["token_scopes"]:
         raise ValidationError(
             "token_scopes",

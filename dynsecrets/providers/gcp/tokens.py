@@ -26,9 +26,7 @@ def _parse_time(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def issue_token(
-    clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]
-) -> Issued:
+def issue_token(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
     email = plan["account"]
     url = clients.url(
         "iamcredentials", f"v1/projects/-/serviceAccounts/{email}:generateAccessToken"

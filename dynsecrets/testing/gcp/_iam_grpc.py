@@ -142,7 +142,7 @@ class _Servicer:
             return iam.ServiceAccountKey(
                 name=key["name"],
                 private_key_type=key_type,
-                key_algorithm=iam.ServiceAccountKeyAlgorithm[key["algorithm"]],
+                key_algorithm=getattr(iam.ServiceAccountKeyAlgorithm, key["algorithm"]),
                 private_key_data=data,
                 valid_after_time=ts,
                 valid_before_time=far,

@@ -103,7 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-        return json.loads(raw or b"{}")
+        loaded: dict[str, Any] = json.loads(raw or b"{}")
+        return loaded
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -127,14 +128,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._api(verb, path, query, body, principal))
         except FakeError as exc:
             if path == "/token":
-                self._send(500 if exc.status == "UNAVAILABLE" else 400, {
-                    "error": exc.status, "error_description": exc.message})
+                self._send(
+                    500 if exc.status == "UNAVAILABLE" else 400,
+                    {"error": exc.status, "error_description": exc.message},
+                )
                 return
             code = _HTTP.get(exc.status, 500)
-            self._send(code, {"error": {"code": code, "message": exc.message, "status": exc.status}})
+            self._send(
+                code, {"error": {"code": code, "message": exc.message, "status": exc.status}}
+            )
         except (ValueError, KeyError) as exc:
-            self._send(400, {"error": {"code": 400, "message": f"bad request: {exc}",
-                                       "status": "INVALID_ARGUMENT"}})
+            self._send(
+                400,
+                {
+                    "error": {
+                        "code": 400,
+                        "message": f"bad request: {exc}",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+            )
 
     def _token(self, body: dict[str, Any]) -> None:
         after = self.state.enter("token")
@@ -143,8 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
         email = _verify_jwt(self.state, body.get("assertion", ""))
         token, expiry = self.state.issue_token(email)
         after()
-        self._send(200, {"access_token": token, "expires_in": int(expiry - time.time()),
-                         "token_type": "Bearer"})
+        self._send(
+            200,
+            {
+                "access_token": token,
+                "expires_in": int(expiry - time.time()),
+                "token_type": "Bearer",
+            },
+        )
 
     def _api(
         self, verb: str, path: str, query: dict[str, list[str]], body: dict[str, Any], who: str

@@ -297,7 +297,7 @@ class GoogleState:
     def get_policy(self, resource: str, requested_version: int) -> dict[str, Any]:
         with self.lock:
             stored = self.policies.get(resource) or {"version": 1, "bindings": []}
-            policy = json.loads(json.dumps(stored))
+            policy: dict[str, Any] = json.loads(json.dumps(stored))
         policy["etag"] = _etag(stored)
         if requested_version < 3:
             # Google's rule: a caller that did not ask for version 3 sees conditional
@@ -329,9 +329,7 @@ class GoogleState:
         with self.lock:
             current = self.policies.get(resource) or {"version": 1, "bindings": []}
             if policy.get("etag") and policy["etag"] != _etag(current):
-                raise FakeError(
-                    "ABORTED", "There were concurrent policy changes. Please retry."
-                )
+                raise FakeError("ABORTED", "There were concurrent policy changes. Please retry.")
             if any(b.get("condition") for b in current["bindings"]) and version < 3:
                 raise FakeError(
                     "INVALID_ARGUMENT", "The policy has conditional bindings; write version 3."
@@ -345,7 +343,8 @@ class GoogleState:
                 ],
             }
             self.policies[resource] = stored
-            return {**json.loads(json.dumps(stored)), "etag": _etag(stored)}
+            copied: dict[str, Any] = json.loads(json.dumps(stored))
+            return {**copied, "etag": _etag(stored)}
 
     def members(self, resource: str) -> dict[str, list[str]]:
         """role -> members of a resource's policy (conditional roles suffixed), for tests."""
