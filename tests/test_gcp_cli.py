@@ -95,3 +95,66 @@ def test_seed_sequence_for_gcp(
     assert seen["mode"] == 0o600 and seen["email"].startswith("ds-my-set-")
     assert not Path(seen["path"]).exists()
     assert [k for k, v in google.state.keys.items() if v["email"] == seen["email"]] == []
+
+
+def test_readme_permissions_cover_every_call(google: FakeGoogle, tmp_path: Path) -> None:
+    """Drive every provider operation against the fake, which records the permission
+    each call needs; the README's list must hold them all."""
+    import re
+    import subprocess
+
+    from dynsecrets import Engine
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"<!-- gcp-permissions -->\s*```text\n(.*?)```", readme, re.S)
+    assert block is not None
+    listed = set(block.group(1).split())
+    google.add_resource("b/data-bucket")
+    google.add_resource("projects/fake-project/topics/t")
+    with Engine.open(f"sqlite:///{tmp_path / 's.db'}") as engine:
+        mount = engine.enable("gcp", "gcp")
+        mount.configure(**google.config())
+        engine.write(
+            "gcp/roleset/k",
+            project=PROJECT,
+            secret_type="service_account_key",
+            bindings=BINDINGS_HCL + 'resource "projects/fake-project/topics/t" '
+            '{ roles = ["roles/pubsub.publisher"] }',
+        )
+        engine.write(
+            "gcp/roleset/t",
+            project=PROJECT,
+            secret_type="access_token",
+            token_scopes=[SCOPE],
+            bindings={"projects/fake-project": ["roles/viewer"]},
+        )
+        sa = google.service_account("static-one")
+        engine.write(
+            "gcp/static-account/s",
+            service_account_email=sa,
+            secret_type="service_account_key",
+            bindings={
+                f"projects/fake-project/serviceAccounts/{sa}": ["roles/iam.serviceAccountUser"]
+            },
+        )
+        google.faults.lose_reply("CreateServiceAccountKey")  # reconcile lists keys
+        engine.revoke(engine.read("gcp/roleset/k/key").lease_id)
+        engine.read("gcp/roleset/t/token")
+        engine.revoke(engine.read("gcp/static-account/s/key").lease_id)
+        mount.rotate_root()
+        for name in ("k", "t", "s"):
+            mount.delete_role(name)
+    used = google.state.permissions_used
+    assert "iam.serviceAccountKeys.list" in used and "iam.serviceAccounts.setIamPolicy" in used
+    assert used <= listed, sorted(used - listed)
+    # The example runs the same sequence and exits 0.
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "gcp_workflow.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
