@@ -450,3 +450,92 @@ def test_import_loads_no_google_module() -> None:
     code = "import sys, dynsecrets; print([m for m in sys.modules if m.startswith(('google', 'grpc'))])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_static_account_switch_releases_the_old_bindings(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    first, second = google.service_account("first-app"), google.service_account("second-app")
+    bindings = {"buckets/data-bucket": ["roles/storage.objectViewer"]}
+    gcp_engine.write(
+        "gcp/static-account/app",
+        service_account_email=first,
+        secret_type="service_account_key",
+        bindings=bindings,
+    )
+    gcp_engine.write(
+        "gcp/static-account/app",
+        service_account_email=second,
+        secret_type="service_account_key",
+        bindings=bindings,
+    )
+    assert google.state.members("b/data-bucket") == {
+        "roles/storage.objectViewer": [f"serviceAccount:{second}"]
+    }
+    assert _account(google, first) is not None
+
+
+def test_unsupported_rotate_says_what_to_do(gcp_engine: Engine, gcp_mount: Mount) -> None:
+    gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET)
+    with pytest.raises(PermanentProviderError, match="revoke_leases=True"):
+        gcp_engine.write("gcp/roleset/my-set/rotate")
+    assert gcp_engine.write("gcp/roleset/my-set/rotate-key")["rotated"] is False
+
+
+def test_tokens_are_audited_and_secrets_never_logged(
+    google: FakeGoogle, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from dynsecrets import ManualClock
+
+    seen: list[dict[str, Any]] = []
+    caplog.set_level(logging.DEBUG)
+    with Engine.open("memory://", clock=ManualClock(), audit=seen.append) as engine:
+        mount = engine.enable("gcp", "gcp")
+        mount.configure(**google.config())
+        engine.write("gcp/roleset/tok", **TOKEN_ROLESET)
+        engine.write("gcp/roleset/key", **KEY_ROLESET)
+        token = engine.read("gcp/roleset/tok/token")
+        key = engine.read("gcp/roleset/key/key")
+    issued = [e for e in seen if e["operation"] == "lease.issue"]
+    assert len(issued) == 2 and issued[0].get("lease_id") in ("", None)
+    text = json.dumps(seen, default=str) + caplog.text
+    assert token.data["token"] not in text
+    assert key.data["private_key_data"] not in text and "BEGIN PRIVATE KEY" not in text
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "transient"),
+    [
+        ("CreateServiceAccountKey", "UNAVAILABLE", True),
+        ("CreateServiceAccountKey", "RESOURCE_EXHAUSTED", True),
+        ("CreateServiceAccountKey", "INVALID_ARGUMENT", False),
+        ("CreateServiceAccountKey", "UNAUTHENTICATED", False),
+        ("generateAccessToken", "PERMISSION_DENIED", False),
+        ("generateAccessToken", "RESOURCE_EXHAUSTED", True),
+        ("generateAccessToken", "INTERNAL", True),
+        ("generateAccessToken", "NOT_FOUND", False),
+    ],
+)
+def test_every_error_is_mapped_by_status(
+    gcp_engine: Engine,
+    gcp_mount: Mount,
+    google: FakeGoogle,
+    method: str,
+    status: str,
+    transient: bool,
+) -> None:
+    from dynsecrets.errors import DynSecretsError
+
+    gcp_mount.write_role("key", **KEY_ROLESET)
+    gcp_mount.write_role("tok", **TOKEN_ROLESET)
+    google.faults.fail(method, status, times=10_000)
+    role = "key" if method == "CreateServiceAccountKey" else "tok"
+    with pytest.raises(DynSecretsError) as info:
+        gcp_mount.issue(role)
+    assert isinstance(info.value, TransientProviderError if transient else PermanentProviderError)
+    assert info.value.code == status
+    # Nothing from google.api_core, grpc or requests escapes: only chained.
+    assert type(info.value).__module__ == "dynsecrets.errors"
+    assert gcp_engine.leases() == []

@@ -62,6 +62,7 @@ def plan_write(
                 }
             )
         delete = [] if same else old
+        release: list[str] = []
         prev_b = dict(previous_bindings) if same else {}
     else:
         email = role.get("service_account_email")
@@ -69,11 +70,12 @@ def plan_write(
             return None
         keep = [email] if email else []
         create, delete = [], []
-        same_account = previous is not None and previous.get("service_account_email") == email
+        old_email = previous.get("service_account_email") if previous else None
+        same_account = old_email == email
         prev_b = dict(previous_bindings) if same_account else {}
-        if previous is not None and not same_account and previous_bindings:
-            # A static account replaced by another: the old one only loses its bindings.
-            delete = []
+        # A static account replaced by another: the old one loses its bindings (it
+        # is not ours to delete).
+        release = [old_email] if old_email and not same_account and previous_bindings else []
     return {
         "role_op": "write",
         "kind": kind,
@@ -82,7 +84,8 @@ def plan_write(
         "create": create,
         "keep": keep,
         "delete": delete,
-        "delete_bindings": dict(previous_bindings) if delete else {},
+        "release": release,
+        "delete_bindings": dict(previous_bindings) if (delete or release) else {},
         "bindings": dict(bindings),
         "previous_bindings": prev_b,
     }
@@ -242,6 +245,8 @@ def apply(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -
         errs = _converge(clients, retry, email, plan["bindings"], {}, fresh=True, forget=forget)
         if errs:
             raise errs[0] if len(errs) == 1 else RevokeErrors(errs)
+    for email in plan.get("release", []):
+        _converge(clients, retry, email, {}, plan["delete_bindings"], fresh=False, forget=[])
     for email in plan["delete"]:
         _converge(clients, retry, email, {}, plan["delete_bindings"], fresh=False, forget=[])
         delete_account(clients, retry, email)

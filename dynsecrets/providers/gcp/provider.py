@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ...errors import ValidationError
+from ...errors import PermanentProviderError, ValidationError
 from ...models import Capabilities
 from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
 from ...providers.routes import Route
@@ -242,7 +242,11 @@ class GCPProvider(Provider):
                 "rotated": False,
                 "reason": "no key is held: tokens come from iamcredentials.generateAccessToken",
             }
-        return super().role_action(config, mount, role_name, role, action, options)
+        raise PermanentProviderError(
+            f"{action} is not supported yet for {role_name!r}: delete the roleset with "
+            "revoke_leases=True and write it again (a new account)",
+            operation=action,
+        )
 
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
