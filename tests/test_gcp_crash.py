@@ -179,7 +179,10 @@ def test_sigkill_during_roleset_write(google: FakeGoogle, tmp_path: Path) -> Non
             url,
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     # Killed in the middle: the account exists and the project binding is being written.
     google.faults.before("buckets.getIamPolicy", lambda: os.kill(child.pid, signal.SIGKILL))
