@@ -23,6 +23,12 @@ when its fixture returns None):
   and a refused first call must leave nothing in the store;
 - ``lose_reply``: a context manager factory under which the next credential
   create takes effect but its reply is lost (the provider must reconcile).
+
+Providers that create cloud objects when a role is written (``plan_role``) are
+also checked for the role-level write-ahead: a crash after ``apply_role`` is
+undone, an abandoned role write is recovered once its claim lapses, a delete
+removes the objects, and a delete is refused while leases live
+(``CloudCheck.role_objects`` counts what a role plan left in the cloud).
 """
 
 from __future__ import annotations
