@@ -118,7 +118,7 @@ def test_crash_during_roleset_write(
     assert _ours(google) == {"accounts": [], "keys": [], "bound": []}
 
 
-@pytest.mark.parametrize("after", range(1, 7))
+@pytest.mark.parametrize("after", range(1, 10))
 def test_crash_during_roleset_delete(
     google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
 ) -> None:
