@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import alicloud, aws, azure, bookkeeping, imports, pg_nodes, report
+from . import alicloud, aws, azure, bookkeeping, gcp, imports, pg_nodes, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             lambda: azure.run(quick=args.quick, repeats=repeats),
         ),
         (
+            "GCP issuance overhead (FakeGoogle, gRPC over TLS)",
+            lambda: gcp.run(quick=args.quick, repeats=repeats),
+        ),
+        (
             "lease bookkeeping",
             lambda: bookkeeping.run(quick=args.quick, pg_url=pg, repeats=repeats),
         ),
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: pg_nodes.run(pg, total=1000 if args.quick else 10_000),
             )
         )
-    keys = ["imports", "aws", "alicloud", "azure", "bookkeeping", "pg_nodes"]
+    keys = ["imports", "aws", "alicloud", "azure", "gcp", "bookkeeping", "pg_nodes"]
     for key, (label, step) in zip(keys, steps, strict=False):
         t = time.perf_counter()
         print(f"== {label} ...", flush=True)

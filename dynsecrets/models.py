@@ -29,6 +29,19 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
 
 
+def _unlink_quietly(path: str) -> None:
+    import contextlib
+    import os
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _naive_utc(ts: float) -> dt.datetime:
+    # google-auth compares expiry with a naive UTC datetime.
+    return _utc(ts).replace(tzinfo=None)
+
+
 class SecretData(Mapping[str, Any]):
     """A read-only mapping of credential values whose ``repr`` hides the secret ones.
 
@@ -89,10 +102,16 @@ class LeaseState:
 
 @attrs.frozen
 class Capabilities:
-    """What the cloud can do with a credential type. AWS STS can do neither."""
+    """What the cloud can do with a credential type. AWS STS can do neither.
+
+    ``leased=False``: the credential is returned without a lease (empty
+    ``lease_id``, ``lease_duration`` 0), as Vault returns GCP access tokens: the
+    cloud cannot revoke it, so there is nothing for the store to track.
+    """
 
     renewable: bool = True
     revocable: bool = True
+    leased: bool = True
 
 
 @attrs.frozen
@@ -129,8 +148,70 @@ class Lease:
         return format_duration(self.lease_duration)
 
     def environ(self) -> dict[str, str]:
-        """The cloud's standard environment variables for these credentials."""
-        return {k: str(v) for k, v in self.env.items() if v is not None}
+        """The cloud's standard environment variables for these credentials.
+
+        For a GCP service-account key this writes the key to a new 0600 temp file
+        and sets ``GOOGLE_APPLICATION_CREDENTIALS`` to it; delete the file when done
+        (``dynsecrets exec`` does; it is also removed when the interpreter exits).
+        """
+        env = {k: str(v) for k, v in self.env.items() if v is not None}
+        if self.data.get("key_type") == "TYPE_GOOGLE_CREDENTIALS_FILE":
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = self.google_credentials_file()
+        return env
+
+    def google_credentials_info(self) -> dict[str, Any]:
+        """The service-account key file of a GCP key lease, as a dict."""
+        import base64
+        import json
+
+        if self.data.get("key_type") != "TYPE_GOOGLE_CREDENTIALS_FILE":
+            raise TypeError(f"lease {self.lease_id or '(token)'} holds no GCP key file")
+        return dict(json.loads(base64.b64decode(self.data["private_key_data"])))
+
+    def google_credentials_file(self, directory: str | None = None) -> str:
+        """Write the GCP key file to a new 0600 file; returns its path (yours to delete;
+        removed at interpreter exit otherwise)."""
+        import atexit
+        import json
+        import os
+        import tempfile
+
+        text = json.dumps(self.google_credentials_info())
+        fd, path = tempfile.mkstemp(prefix="dynsecrets-gcp-", suffix=".json", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        atexit.register(_unlink_quietly, path)
+        return path
+
+    def google_credentials(
+        self, *, scopes: list[str] | None = None, ca_bundle: str | None = None
+    ) -> Any:
+        """A google-auth credentials object for any Google client library: from the
+        key of a key lease, or the token of a token lease. ``ca_bundle``: a CA to
+        trust when the key's token_uri is a private endpoint."""
+        import importlib
+
+        # Through Any: google-auth is partly unannotated (and imported only here).
+        oauth2: Any = importlib.import_module("google.oauth2.credentials")
+        service_account: Any = importlib.import_module("google.oauth2.service_account")
+        if "token" in self.data and "private_key_data" not in self.data:
+            return oauth2.Credentials(token=self.data["token"], expiry=_naive_utc(self.expires_at))
+        creds = service_account.Credentials.from_service_account_info(
+            self.google_credentials_info(),
+            scopes=scopes or ["https://www.googleapis.com/auth/cloud-platform"],
+        )
+        if ca_bundle:
+            import requests
+            from google.auth.transport.requests import Request
+
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = ca_bundle
+            creds.refresh(Request(session))
+        return creds
 
     def boto3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``boto3.client(...)`` or ``boto3.Session(...)`` (AWS leases)."""

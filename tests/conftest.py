@@ -15,6 +15,8 @@ import pytest
 from dynsecrets import Engine, ManualClock, Mount
 from dynsecrets.testing.aws import AWSFaults, MotoServer
 
+from .gcp_fixtures import gcp_clock, gcp_engine, gcp_mount, google  # noqa: F401
+
 EC2_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}],

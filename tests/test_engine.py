@@ -70,10 +70,22 @@ def test_bad_mount_paths_are_rejected(dynsecrets_engine: Engine, path: str) -> N
     assert dynsecrets_engine.mounts() == []
 
 
-def test_unknown_provider_lists_installed_and_extra(dynsecrets_engine: Engine) -> None:
+def test_unknown_provider_lists_installed_and_extra() -> None:
+    from dynsecrets import ProviderRegistry
+    from dynsecrets.testing import FakeProvider
+
+    # A registry without entry points: a known cloud whose extra is not installed,
+    # whatever this machine has installed.
+    registry = ProviderRegistry(entry_points=False)
+    registry.register(FakeProvider)
     with pytest.raises(ProviderNotFound) as info:
-        dynsecrets_engine.enable("g", "gcp")
+        registry.get("gcp")
     assert "fake" in str(info.value) and "dynsecrets[gcp]" in str(info.value)
+
+
+def test_enable_of_an_unknown_provider_leaves_no_mount(dynsecrets_engine: Engine) -> None:
+    with pytest.raises(ProviderNotFound, match="install the distribution"):
+        dynsecrets_engine.enable("g", "no-such-cloud")
     assert dynsecrets_engine.mounts() == []
 
 

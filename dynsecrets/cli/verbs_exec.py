@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,17 +25,26 @@ def exec_(args: argparse.Namespace, out: TextIO) -> int:
     if not command:
         raise UsageError("name the command to run after --, e.g. -- aws s3 ls")
     _, kind, name = path_kind(args.path)
-    if kind not in ("creds", "sts") or not name:
-        raise UsageError(f"{args.path!r} is not <mount>/creds/<role>")
+    if kind in ("roles", "config", "config/root") or (kind in ("creds", "sts") and not name):
+        raise UsageError(f"{args.path!r} is not a credential path such as <mount>/creds/<role>")
     with open_engine(args) as engine:
-        # Through the path API, so that an sts/ path files its lease as read does.
+        # Through the path API, so that an sts/ path (or GCP's roleset/<n>/key) files
+        # its lease as read does.
         lease = engine.read(args.path, ttl=args.ttl)
-        if not isinstance(lease, Lease):  # pragma: no cover (creds paths always issue)
+        if not isinstance(lease, Lease):
             raise UsageError(f"{args.path!r} did not issue a credential")
+        env = lease_environ(lease)
         try:
-            return _run(command, {**os.environ, **lease_environ(lease)})
+            return _run(command, {**os.environ, **env})
         finally:
-            engine.revoke(lease.lease_id)
+            # A GCP key reaches the child as a 0600 file (GOOGLE_APPLICATION_CREDENTIALS):
+            # it goes when the child ends, before the key is revoked.
+            key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+            if key_file and "GOOGLE_APPLICATION_CREDENTIALS" not in lease.env:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(key_file)
+            if lease.lease_id:  # tokens have no lease (GCP access tokens)
+                engine.revoke(lease.lease_id)
 
 
 def _run(command: list[str], env: dict[str, str]) -> int:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._names import check_role_name
 from ..errors import DynSecretsError, InvalidTTL, MountNotConfigured, RoleNotFound
+from ..lifecycle import role_resources
 from ..lifecycle.events import error_text
 from ..models import Lease, LeaseInfo, MountInfo, Role
 from ..schema import Field, Schema
@@ -135,7 +136,10 @@ class Mount:
             )
         config = None if rec.config is None else self._core.config(rec, provider)
         provider.check_mount(config, {name: stored})
-        self._core.store.put_role(self.path, name, stored)
+        previous = self._core.store.get_role(self.path, name)
+        # Roles whose write creates cloud objects (GCP rolesets) are written ahead
+        # like leases; for the others this is one put_role.
+        stored = role_resources.write_role(self._core, rec, provider, name, stored, previous)
         self._core.events.record("role.write", f"{self.path}/roles/{name}", fields=stored)
         return Role(self.path, name, stored)
 
@@ -151,11 +155,19 @@ class Mount:
         self._core.mount_record(self.path)
         return list(self._core.store.list_roles(self.path))
 
-    def delete_role(self, name: str) -> None:
-        """Delete a role. Its live leases stay valid (as in Vault); revoke them by prefix."""
+    def delete_role(self, name: str, *, revoke_leases: bool = False) -> None:
+        """Delete a role. Its live leases stay valid (as in Vault); revoke them by prefix.
+
+        A role that owns cloud objects (a GCP roleset's service account) is refused
+        while it has live leases, unless ``revoke_leases=True`` revokes them first."""
         name = check_role_name(name)
-        if not self._core.store.delete_role(self.path, name):
+        rec, provider = self._rec_provider()
+        previous = self._core.store.get_role(self.path, name)
+        if previous is None:
             raise RoleNotFound(f"no role {name!r} at {self.path}/")
+        role_resources.delete_role(
+            self._core, rec, provider, name, previous, revoke_leases=revoke_leases
+        )
         self._core.events.record("role.delete", f"{self.path}/roles/{name}")
 
     # -- leases ---------------------------------------------------------------------------

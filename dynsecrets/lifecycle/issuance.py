@@ -72,8 +72,22 @@ def issue(
         max_ttl = min(max_ttl, max(1, int(until - core.clock.now())))
         lease_ttl = min(lease_ttl, max_ttl)
 
-    _check_cap(core, rec, role_name, fields)
     now = core.clock.now()
+    if not caps.leased:
+        request = IssueRequest(
+            mount=path,
+            role_name=role_name,
+            role=fields,
+            lease_id="",
+            ttl=lease_ttl,
+            now=now,
+            options=options,
+            requested_ttl=requested,
+            max_ttl=max_ttl,
+            store_id=core.store_id,
+        )
+        return _issue_unleased(core, provider, config, request, warnings)
+    _check_cap(core, rec, role_name, fields)
     lease_id = new_lease_id(path, lease_path or provider.lease_path(role_name, fields, options))
     request = IssueRequest(
         mount=path,
@@ -161,6 +175,50 @@ def issue(
         renewable=caps.renewable,
         revocable=caps.revocable,
         issued_at=now,
+        expires_at=expires_at,
+        data=SecretData(issued.data, issued.secret_keys),
+        warnings=tuple(warnings) + tuple(issued.warnings),
+        env=issued.env,
+    )
+
+
+def _issue_unleased(
+    core: Core,
+    provider: Provider,
+    config: Mapping[str, Any],
+    request: IssueRequest,
+    warnings: list[str],
+) -> Lease:
+    """A credential the cloud cannot revoke and the provider issues without a lease
+    (``Capabilities(leased=False)``, e.g. a GCP access token): nothing is stored,
+    since nothing could be cleaned up; the audit log still records it."""
+    path, role_name = request.mount, request.role_name
+    plan = provider.plan(config, request)
+    try:
+        with core.deadline("issue"):
+            issued = provider.issue(config, request, plan)
+    except BaseException as exc:
+        core.events.emit("failure", "", path, role_name, error_text(exc))
+        raise
+    expires_at = issued.expires_at if issued.expires_at is not None else request.now + request.ttl
+    core.events.emit(
+        "issue",
+        "",
+        path,
+        role_name,
+        ttl=max(0, int(expires_at - request.now)),
+        leased=False,
+        plan=plan,
+        data=core.events.hashed(issued.data, issued.secret_keys or issued.data),
+    )
+    return Lease(
+        lease_id="",
+        mount=path,
+        role=role_name,
+        lease_duration=0,
+        renewable=False,
+        revocable=False,
+        issued_at=request.now,
         expires_at=expires_at,
         data=SecretData(issued.data, issued.secret_keys),
         warnings=tuple(warnings) + tuple(issued.warnings),

@@ -229,6 +229,37 @@ class Provider(abc.ABC):
             f"provider {self.name!r} cannot delete unmanaged identities", operation="tidy"
         )
 
+    # -- role-level cloud objects (optional) ------------------------------------------
+    def plan_role(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        name: str,
+        role: Mapping[str, Any] | None,
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """The cloud objects writing (``role``) or deleting (``role`` None) this role
+        creates or changes (a GCP roleset's service account and bindings), named
+        before any call; None when there are none (the default).
+
+        The engine stores the plan as a pending role operation, claimed like a
+        pending lease, then calls :meth:`apply_role`. If the process dies, recovery
+        passes the plan to :meth:`revoke` with ``revocation=None``: a provider that
+        plans roles must send plans holding ``"role_op"`` on to :meth:`undo_role`.
+        No cloud calls; JSON-serialisable; must contain the key ``"role_op"``."""
+        return None
+
+    def apply_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+        """Carry out a role plan; return fields the engine stores in the role (e.g.
+        the created account's email). Idempotent: a retried apply finishes the job."""
+        raise PermanentProviderError(
+            f"provider {self.name!r} plans roles but cannot apply them", operation="apply_role"
+        )
+
+    def undo_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:  # noqa: B027
+        """Undo an interrupted role write (delete what it created, restore what it
+        changed) or finish an interrupted role delete. Idempotent; "not found" is success."""
+
     def lease_path(
         self, role_name: str, role: Mapping[str, Any], options: Mapping[str, Any]
     ) -> str:

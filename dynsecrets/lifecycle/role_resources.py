@@ -1,0 +1,169 @@
+"""Cloud objects made when a role is written (a GCP roleset's service account
+and its bindings) get the same write-ahead treatment as leases (DESIGN.md):
+
+1. the provider plans the role operation (``Provider.plan_role``), no cloud call;
+2. the plan is stored as a pending row in the leases table, with its own id
+   ``<mount>/role-ops/<role>/<24 random>``, claimed by this issuer and kept alive
+   by its heartbeat, before the first call;
+3. the provider applies it; the role is stored with the state it returns, and
+   the row is deleted;
+4. on failure the plan is undone at once (``Provider.undo_role``, reached through
+   ``Provider.revoke(plan, None)``); if the process dies, the claim lapses and
+   recovery undoes it exactly like an abandoned pending lease.
+
+A delete forgets the role first and then deletes in the cloud, so an interrupted
+delete is finished by recovery (the store never points at a half-deleted role).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._names import new_lease_id
+from ..errors import Conflict, MountNotConfigured, ProviderError
+from ..models import LeaseState
+from ..store.base import LeaseRecord
+from .issuance import rollback
+from .revocation import revoke_many
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+    from ..store.base import MountRecord
+    from .core import Core
+
+__all__ = ["ROLE_OPS", "delete_role", "live_leases", "write_role"]
+
+log = logging.getLogger("dynsecrets")
+
+#: The lease-id segment of role operations: ``<mount>/role-ops/<role>/<24>``.
+ROLE_OPS = "role-ops"
+
+
+def _config(core: Core, rec: MountRecord, provider: Provider, name: str) -> dict[str, Any]:
+    if rec.config is None:
+        raise MountNotConfigured(
+            f"{rec.path}/ is not configured, and writing {name!r} creates cloud objects; "
+            f"write {rec.path}/config first"
+        )
+    return dict(core.config(rec, provider))
+
+
+def _pending(core: Core, path: str, name: str, plan: Mapping[str, Any]) -> str:
+    op_id = new_lease_id(path, f"{ROLE_OPS}/{name}")
+    now = core.clock.now()
+    deadline = core.heartbeat.deadline()
+    core.store.insert_lease(
+        LeaseRecord(
+            lease_id=op_id,
+            mount=path,
+            role=name,
+            state=LeaseState.PENDING,
+            plan=dict(plan),
+            revocation=None,
+            issued_at=now,
+            expires_at=now,
+            max_expires_at=now,
+            due_at=deadline,
+            renewable=False,
+            revocable=True,
+            claim_owner=core.issuer,
+            claim_deadline=deadline,
+        )
+    )
+    return op_id
+
+
+def _still_ours(core: Core, op_id: str) -> bool:
+    row = core.store.get_lease(op_id)
+    return row is not None and row.claim_owner == core.issuer
+
+
+def write_role(
+    core: Core,
+    rec: MountRecord,
+    provider: Provider,
+    name: str,
+    fields: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Store the role, creating or changing its cloud objects first if it has any."""
+    config = _config(core, rec, provider, name) if rec.config is not None else {}
+    plan = provider.plan_role(config, rec.path, name, fields, previous)
+    if plan is None:
+        core.store.put_role(rec.path, name, dict(fields))
+        return dict(fields)
+    config = _config(core, rec, provider, name)
+    op_id = _pending(core, rec.path, name, plan)
+    with core.heartbeat.hold(core.issuer):
+        try:
+            with core.deadline("write_role"):
+                state = provider.apply_role(config, plan)
+        except BaseException as exc:
+            core.events.emit("failure", op_id, rec.path, name, str(exc)[:500])
+            rollback(core, provider, config, op_id, plan, exc)
+            raise
+        if not _still_ours(core, op_id):
+            # Recovery took the row over (our claim lapsed) and undoes the write.
+            raise ProviderError(
+                f"writing role {name!r} lost its claim on {op_id} and is being undone; try again",
+                operation="write_role",
+            )
+        stored = {**fields, **state}
+        core.store.put_role(rec.path, name, stored)
+        core.store.delete_lease(op_id)
+    return stored
+
+
+def live_leases(core: Core, path: str, name: str) -> list[LeaseRecord]:
+    """The role's leases, without its role operations."""
+    return [
+        r
+        for r in core.store.list_leases(f"{path}/")
+        if r.role == name and f"/{ROLE_OPS}/" not in r.lease_id
+    ]
+
+
+def delete_role(
+    core: Core,
+    rec: MountRecord,
+    provider: Provider,
+    name: str,
+    previous: Mapping[str, Any],
+    *,
+    revoke_leases: bool,
+) -> None:
+    """Forget the role, then delete its cloud objects (refused while it has live
+    leases, unless ``revoke_leases``)."""
+    config = dict(core.config(rec, provider)) if rec.config is not None else {}
+    plan = provider.plan_role(config, rec.path, name, None, previous)
+    if plan is None:
+        core.store.delete_role(rec.path, name)
+        return
+    config = _config(core, rec, provider, name)
+    live = live_leases(core, rec.path, name)
+    if live and not revoke_leases:
+        raise Conflict(
+            f"role {name!r} has {len(live)} live lease(s) whose credentials belong to its "
+            "cloud objects; revoke them first, or delete with revoke_leases=True"
+        )
+    if live:
+        summary = revoke_many(core, live)
+        if summary.failed:
+            raise Conflict(
+                f"{len(summary.failed)} lease(s) of {name!r} could not be revoked; the role "
+                "stays until they are (see 'lease list')"
+            )
+    op_id = _pending(core, rec.path, name, plan)
+    core.store.delete_role(rec.path, name)
+    with core.heartbeat.hold(core.issuer):
+        try:
+            with core.deadline("delete_role"):
+                provider.apply_role(config, plan)
+        except BaseException as exc:
+            # Rolled forward: "undo" of a delete finishes it; if the cloud refuses,
+            # the row stays for the worker.
+            rollback(core, provider, config, op_id, plan, exc)
+            raise
+        core.store.delete_lease(op_id)

@@ -1,0 +1,243 @@
+"""Service-account keys: ``keys.create`` per lease, ``keys.delete`` on revoke.
+
+How the provider accounts for keys without the store (a key's id exists only
+after ``keys.create``, and a key carries no label to hold a lease id):
+
+- ``plan`` records the accounts the lease may use and ``not_before``: Google's
+  time before any create (our clock corrected by the offset learned from earlier
+  replies' ``valid_after_time``);
+- this process serialises creates on one account (a lock per account) and keeps
+  the ids of the keys it created and has not revoked (``KeyLedger``);
+- a create whose reply was lost (a transient error, a dropped connection) is
+  reconciled before it is retried: the account's user-managed keys created since
+  that attempt began that the ledger does not hold are deleted, then the create
+  runs again;
+- an issue that never finished (``revocation`` is None: rollback, or recovery
+  after the process died) deletes the keys created on the plan's accounts since
+  ``not_before`` that this process's ledger does not hold.
+
+Google stamps keys to the second, so "since" allows ``SKEW`` (one second) for
+that and for clock drift. Limit (README, "GCP crash safety"): a key that another
+issuer created on the same account in that window (after the crashed lease was
+planned, or within the second before it) is deleted too. That fails closed (its
+holder's key is refused; its lease revokes cleanly): no working key is ever left
+that the store cannot account for. ``max_accounts`` spreads issuers over several
+accounts and makes this rarer. Closing it fully needs the store's view of which
+keys are accounted for at recovery (an engine hook; see CHANGELOG).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import DynSecretsError, PermanentProviderError, RevokeErrors
+from ...providers.base import Issued
+from ...retry import RetryPolicy
+from .clients import GoogleClients, call_timeout
+from .errors import google_errors
+
+__all__ = ["KeyLedger", "issue_key", "revoke_key", "sweep_unaccounted"]
+
+SKEW = 1.0  # Google stamps keys to the second; allow that and a little drift
+KEY_TYPES = {"TYPE_GOOGLE_CREDENTIALS_FILE": 2, "TYPE_PKCS12_FILE": 1}
+KEY_ALGORITHMS = {"KEY_ALG_RSA_2048": 2, "KEY_ALG_RSA_1024": 1}
+
+
+class KeyLedger:
+    """Keys this process created and still accounts for, and a lock per account."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._live: set[str] = set()
+        #: Google's clock minus ours, learned from each new key's valid_after_time.
+        self.offset = 0.0
+
+    def google_now(self) -> float:
+        return time.time() + self.offset
+
+    def learn(self, key: Any, local: float) -> None:
+        if key.valid_after_time:
+            # Whole seconds on Google's side: keep the offset within a second.
+            seen = key.valid_after_time.timestamp() - local
+            if abs(seen - self.offset) > 1.0:
+                self.offset = seen
+
+    def lock(self, account: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(account, threading.Lock())
+
+    def add(self, key_name: str) -> None:
+        with self._lock:
+            self._live.add(key_name)
+
+    def discard(self, key_name: str) -> None:
+        with self._lock:
+            self._live.discard(key_name)
+
+    def __contains__(self, key_name: object) -> bool:
+        with self._lock:
+            return key_name in self._live
+
+
+def _name(email: str) -> str:
+    return f"projects/-/serviceAccounts/{email}"
+
+
+def _list(clients: GoogleClients, email: str) -> list[Any]:
+    clients.ensure_token("ListServiceAccountKeys")
+    with google_errors("ListServiceAccountKeys"):
+        reply = clients.iam.list_service_account_keys(
+            request={"name": _name(email), "key_types": [1]},  # USER_MANAGED
+            retry=None,
+            timeout=call_timeout(),
+        )
+    return list(reply.keys)
+
+
+def _delete(clients: GoogleClients, key_name: str) -> None:
+    clients.ensure_token("DeleteServiceAccountKey")
+    try:
+        with google_errors("DeleteServiceAccountKey"):
+            clients.iam.delete_service_account_key(
+                name=key_name, retry=None, timeout=call_timeout()
+            )
+    except DynSecretsError as exc:
+        if getattr(exc, "code", None) != "NOT_FOUND":  # gone already: success
+            raise
+
+
+def sweep_unaccounted(clients: GoogleClients, ledger: KeyLedger, email: str, since: float) -> int:
+    """Delete keys of ``email`` created since ``since`` that the ledger does not hold."""
+    deleted = 0
+    try:
+        keys = _list(clients, email)
+    except DynSecretsError as exc:
+        if getattr(exc, "code", None) == "NOT_FOUND":  # the account is gone, and its keys
+            return 0
+        raise
+    for key in keys:
+        created = key.valid_after_time.timestamp() if key.valid_after_time else 0.0
+        if created >= math.floor(since) - SKEW and key.name not in ledger:
+            _delete(clients, key.name)
+            deleted += 1
+    return deleted
+
+
+def issue_key(
+    clients: GoogleClients,
+    retry: RetryPolicy,
+    ledger: KeyLedger,
+    plan: Mapping[str, Any],
+    now: Any,
+) -> Issued:
+    """Create one key on the first of the plan's accounts that has room."""
+    accounts: list[str] = list(plan["accounts"])
+    full: list[str] = []
+    for email in accounts:
+        with ledger.lock(email):
+            key = _create_one(clients, retry, ledger, email, plan, now)
+        if key is None:
+            full.append(email)
+            continue
+        return _issued(key, email, plan)
+    exc = PermanentProviderError(
+        f"every account of the role ({len(accounts)}) holds Google's maximum of 10 "
+        "user-managed keys; revoke leases of this role, or raise the roleset's "
+        "max_accounts to spread keys over more accounts",
+        operation="CreateServiceAccountKey",
+        code="KEY_LIMIT",
+    )
+    exc.nothing_created = True
+    raise exc
+
+
+def _create_one(
+    clients: GoogleClients,
+    retry: RetryPolicy,
+    ledger: KeyLedger,
+    email: str,
+    plan: Mapping[str, Any],
+    now: Any,
+) -> Any | None:
+    """The new key, or None when the account is full (FAILED_PRECONDITION)."""
+    started: list[float] = []
+
+    def once() -> Any:
+        if started:
+            # The last attempt may have created a key whose reply we lost:
+            # reconcile before creating again, never after (the lock keeps this
+            # process's other creates out of the window).
+            sweep_unaccounted(clients, ledger, email, started[-1])
+        started.append(now())
+        clients.ensure_token("CreateServiceAccountKey")
+        with google_errors("CreateServiceAccountKey"):
+            key = clients.iam.create_service_account_key(
+                request={
+                    "name": _name(email),
+                    "private_key_type": KEY_TYPES[plan["key_type"]],
+                    "key_algorithm": KEY_ALGORITHMS[plan["key_algorithm"]],
+                },
+                retry=None,
+                timeout=call_timeout(),
+            )
+        ledger.add(key.name)
+        ledger.learn(key, time.time())
+        return key
+
+    try:
+        return retry.call(once)
+    except PermanentProviderError as exc:
+        if exc.code == "FAILED_PRECONDITION":  # Google's 10-key limit (or a disabled account)
+            return None
+        exc.nothing_created = not started[:-1]  # a refused first create made nothing
+        raise
+
+
+def _issued(key: Any, email: str, plan: Mapping[str, Any]) -> Issued:
+    data = {
+        "private_key_data": base64.b64encode(key.private_key_data).decode(),
+        "key_algorithm": plan["key_algorithm"],
+        "key_type": plan["key_type"],
+        "service_account_email": email,
+    }
+    return Issued(
+        data=data,
+        secret_keys=frozenset({"private_key_data"}),
+        revocation={"account": email, "key_name": key.name},
+        # GOOGLE_APPLICATION_CREDENTIALS needs a file: Lease.environ() writes it.
+    )
+
+
+def _sweep_since_plan(
+    clients: GoogleClients, ledger: KeyLedger, email: str, plan: Mapping[str, Any]
+) -> int:
+    return sweep_unaccounted(clients, ledger, email, float(plan["not_before"]))
+
+
+def revoke_key(
+    clients: GoogleClients,
+    retry: RetryPolicy,
+    ledger: KeyLedger,
+    plan: Mapping[str, Any],
+    revocation: Mapping[str, Any] | None,
+) -> None:
+    if revocation is not None:
+        retry.call(lambda: _delete(clients, revocation["key_name"]))
+        ledger.discard(revocation["key_name"])
+        return
+    errors: list[DynSecretsError] = []
+    for email in plan["accounts"]:
+        try:
+            with ledger.lock(email):
+                retry.call(functools.partial(_sweep_since_plan, clients, ledger, email, plan))
+        except DynSecretsError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else RevokeErrors(errors)

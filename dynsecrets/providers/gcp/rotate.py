@@ -1,0 +1,98 @@
+"""``config/rotate-root``: a new key for the configured account, proven usable
+(a token fetched with it), persisted, then the old key deleted. An unproven key
+is deleted, never persisted; the old key goes only after the new one is stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ...errors import DynSecretsError, PermanentProviderError, TransientProviderError
+from ...retry import RetryPolicy
+from .clients import Clients, call_timeout, credentials_from_info
+from .config import credentials_info
+from .errors import google_errors
+
+__all__ = ["rotate_root"]
+
+log = logging.getLogger("dynsecrets")
+
+
+def rotate_root(
+    clients: Clients,
+    retry: RetryPolicy,
+    config: Mapping[str, Any],
+    persist: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    info = credentials_info(config)
+    if info is None:
+        raise PermanentProviderError(
+            "rotate-root needs a service account key in config credentials; Application "
+            "Default Credentials are not ours to rotate",
+            operation="rotate_root",
+        )
+    old = clients.get(config)
+    email, old_id = info["client_email"], info["private_key_id"]
+    name = f"projects/-/serviceAccounts/{email}"
+
+    def create() -> Any:
+        old.ensure_token("CreateServiceAccountKey")
+        with google_errors("CreateServiceAccountKey"):
+            return old.iam.create_service_account_key(
+                request={"name": name, "private_key_type": 2, "key_algorithm": 2},
+                retry=None,
+                timeout=call_timeout(),
+            )
+
+    key = retry.call(create)
+    new_text = key.private_key_data.decode()
+    new_info = json.loads(new_text)
+    tries = [0]
+
+    def prove() -> None:
+        creds, request = credentials_from_info(new_info, config.get("ca_bundle"))
+        try:
+            with google_errors("prove new key"):
+                creds.refresh(request)
+        except PermanentProviderError as exc:
+            # Google may refuse a brand-new key for a few seconds (eventual consistency).
+            tries[0] += 1
+            if tries[0] < 8:
+                raise TransientProviderError(
+                    "the new key is not accepted yet", operation="rotate_root", code=exc.code
+                ) from exc
+            raise
+
+    try:
+        retry.call(prove)
+    except BaseException:
+        # Never persist an unproven key; and do not leave it behind.
+        try:
+            old.ensure_token("DeleteServiceAccountKey")
+            with google_errors("DeleteServiceAccountKey"):
+                old.iam.delete_service_account_key(
+                    name=key.name, retry=None, timeout=call_timeout()
+                )
+        except DynSecretsError as exc:
+            log.warning("could not delete the unproven key %s: %s", key.name, exc)
+        raise
+    new_config = {**config, "credentials": new_text}
+    persist(new_config)
+    fresh = clients.get(new_config)
+
+    def delete_old() -> None:
+        fresh.ensure_token("DeleteServiceAccountKey")
+        try:
+            with google_errors("DeleteServiceAccountKey"):
+                fresh.iam.delete_service_account_key(
+                    name=f"{name}/keys/{old_id}", retry=None, timeout=call_timeout()
+                )
+        except DynSecretsError as exc:
+            if getattr(exc, "code", None) != "NOT_FOUND":
+                raise
+
+    if old_id != new_info["private_key_id"]:
+        retry.call(delete_old)
+    return new_config
