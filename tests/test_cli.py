@@ -328,11 +328,11 @@ def test_bulk_revoke_summary_and_progress(seeded: CLI, iam: Any) -> None:
             "Error: no lease 'aws-us-west-2/creds/ec2/none'; it may have expired or been revoked\n",
         ),
         (
-            ["secrets", "enable", "gcp"],
+            ["secrets", "enable", "nimbus"],
             None,
             1,
-            f"Error: no provider named 'gcp' (installed: {', '.join(ProviderRegistry().names())}); "
-            "install it with: pip install 'dynsecrets[gcp]'\n",
+            f"Error: no provider named 'nimbus' (installed: {', '.join(ProviderRegistry().names())}); "
+            "install the distribution that provides it\n",
         ),
         (["frobnicate"], None, 2, None),
     ],

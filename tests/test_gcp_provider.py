@@ -135,6 +135,8 @@ def test_roleset_token_has_no_lease(
     assert gcp_engine.leases() == []  # nothing stored for it
     assert lease.data["token"] not in repr(lease)
     assert google.state.calls["CreateServiceAccountKey"] == 0  # no key behind a token
+    with gcp_mount.lease("tok") as scoped:  # the block ends; there is no lease to revoke
+        assert scoped.lease_id == "" and scoped.data["token"]
 
 
 def test_deprecated_key_path_and_wrong_secret_type(gcp_engine: Engine, gcp_mount: Mount) -> None:

@@ -188,12 +188,15 @@ class Mount:
 
     @contextmanager
     def lease(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Iterator[Lease]:
-        """Issue a lease for the ``with`` block and revoke it on exit, whatever happens."""
+        """Issue a lease for the ``with`` block and revoke it on exit, whatever happens.
+        A credential the cloud cannot revoke and that has no lease (a GCP access
+        token) simply ends with the block."""
         lease = self.issue(role, ttl=ttl, **options)
         try:
             yield lease
         finally:
-            self.engine.revoke(lease.lease_id)
+            if lease.lease_id:
+                self.engine.revoke(lease.lease_id)
 
     def leases(self, *, state: str | None = None) -> list[LeaseInfo]:
         return self.engine.leases(f"{self.path}/", state=state)

@@ -164,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise injected
             result = fake.account.handle(action, params, caller)
         except ApiError as exc:
+            # Recorded before the reply goes out: a test that reads `calls` once its
+            # client has the answer must find the call there.
             fake.faults._done(action)
             self._error(exc.status, exc.code, exc.message)
             return
@@ -175,8 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             fake.faults._done(action)
             return
-        self._reply(200, result)
         fake.faults._done(action)
+        self._reply(200, result)
 
 
 class _Server(ThreadingHTTPServer):
