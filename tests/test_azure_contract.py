@@ -4,6 +4,7 @@ real azure-identity, azure-core and azure-mgmt-authorization over TLS to the fak
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -74,7 +75,10 @@ class _Common(ProviderContract):
 
     @pytest.fixture
     def bad_credentials(self, azure: AzureFakes) -> dict[str, Any]:
-        return {**azure.config(), "client_secret": "not-the-secret-" + "x" * 20}
+        # An unknown client id (AADSTS700016). A wrong secret is not "bad credentials"
+        # here: Entra ID answers a new, not yet replicated secret the same way
+        # (AADSTS7000215), so that one is retried inside the deadline (test_azure_auth).
+        return {**azure.config(), "client_id": str(uuid.uuid4())}
 
     @pytest.fixture
     def cloud(self, azure: AzureFakes) -> CloudCheck:

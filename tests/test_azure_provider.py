@@ -248,6 +248,7 @@ PROPAGATION = [
     ("AddPassword", 404, "Request_ResourceNotFound"),
     ("CreateRoleAssignment", 400, "PrincipalNotFound"),
     ("AddGroupMember", 404, "Request_ResourceNotFound"),
+    ("AddGroupMember", 400, "Request_BadRequest"),  # Graph's answer for a new member
     ("CreateApplication", 429, "TooManyRequests"),
     ("CreateRoleAssignment", 503, "ServiceUnavailable"),
 ]
@@ -316,11 +317,11 @@ def test_lost_create_replies_are_reconciled(
 
 def test_wait_until_usable(azure_mount: Mount, azure: AzureFakes, full_role: str) -> None:
     azure_mount.engine.revoke(azure_mount.issue(full_role).lease_id)  # root tokens cached
-    azure.faults.error("Token", 401, "invalid_client", message="AADSTS7000215", times=2)
+    azure.faults.error("Token", 401, "AADSTS7000215", times=2)
     azure.faults.calls.clear()
     lease = azure_mount.issue(full_role, wait_until_usable=True)
     assert azure.faults.calls.count("Token") == 3 and lease.warnings == ()
-    azure.faults.error("Token", 401, "invalid_client", message="AADSTS7000215", times=10_000)
+    azure.faults.error("Token", 401, "AADSTS7000215", times=10_000)
     late = azure_mount.issue(full_role, wait_until_usable=True)
     assert any("obtained no token" in w for w in late.warnings)
     assert azure_mount.engine.lookup(late.lease_id).state == LeaseState.ACTIVE
@@ -343,7 +344,7 @@ def test_rotate_root_keeps_the_old_secret_when_the_new_never_works(
 ) -> None:
     azure_mount.engine.revoke(azure_mount.issue(full_role).lease_id)  # root tokens cached
     old = azure_mount.root_config()["client_secret"]
-    azure.faults.error("Token", 401, "invalid_client", times=10_000)
+    azure.faults.error("Token", 401, "AADSTS7000215", times=10_000)
     with pytest.raises(PermanentProviderError, match="it was removed and the old secret stays"):
         azure_mount.rotate_root()
     azure.faults.clear()

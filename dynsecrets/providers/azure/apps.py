@@ -60,13 +60,23 @@ def issue(
         "tags": plan["app_tags"],
         "notes": f"dynsecrets lease {plan['lease_id']} (store {plan['store_id']})",
     }
+    maybe_created = False
+
+    def create() -> dict[str, Any]:
+        nonlocal maybe_created
+        try:
+            return dict(graph.create_application(body))
+        except PermanentProviderError:
+            raise  # Graph refused it (no permission, bad input): nothing made
+        except ProviderError as exc:
+            # A lost reply or a 5xx may hide a created app; no token means no request.
+            maybe_created = maybe_created or not getattr(exc, "before_request", False)
+            raise
+
     try:
-        app = retry.call(
-            once_then(lambda: graph.create_application(body), lambda: find_app(graph, plan))
-        )
-    except PermanentProviderError as exc:
-        # Graph refused the first create (no permission, bad input): nothing exists.
-        exc.nothing_created = True
+        app = retry.call(once_then(create, lambda: find_app(graph, plan)))
+    except ProviderError as exc:
+        exc.nothing_created = not maybe_created
         raise
     app_id, object_id = app["appId"], app["id"]
     sp = retry.call(
@@ -168,26 +178,37 @@ def add_password(
 
 
 def add_member(graph: Any, retry: RetryPolicy, group_id: str, member_id: str) -> None:
-    tried = False
+    """POST members/$ref. Graph answers 400 ``Request_BadRequest`` both when the member
+    already is one (our earlier attempt got through) and when the group's replica does
+    not know our new principal yet, and 404 when the group itself is missing; the
+    principal's own memberships and the group tell the cases apart, never the text."""
 
     def attempt() -> None:
-        nonlocal tried
-        first, tried = not tried, True
         try:
             graph.add_member(group_id, member_id, ())
         except PermanentProviderError as exc:
-            if exc.code == "Request_BadRequest" and not first:
-                return  # "references already exist": our earlier attempt got through
+            if exc.code == "Request_BadRequest":
+                try:
+                    held = graph.group_ids_of(member_id)
+                except ProviderError as listing:
+                    if not_found(listing):  # the principal has not replicated either
+                        raise TransientProviderError(
+                            str(exc), operation="AddGroupMember", code=exc.code
+                        ) from exc
+                    raise
+                if group_id.lower() in held:
+                    return
+                raise TransientProviderError(
+                    str(exc), operation="AddGroupMember", code=exc.code
+                ) from exc
             if exc.code not in MEMBER_PROPAGATION:
                 raise
-            # 404: the group is gone (permanent) or our new principal has not reached
-            # the group's replica yet (retry). Ask which.
             try:
                 graph.get_group(group_id)
             except ProviderError as missing:
                 if not_found(missing):
                     raise PermanentProviderError(
-                        f"group {group_id} does not exist",
+                        f"group {group_id} does not exist; fix azure_groups in the role",
                         operation="AddGroupMember",
                         code="GroupNotFound",
                     ) from exc

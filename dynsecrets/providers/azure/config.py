@@ -203,15 +203,36 @@ def transport_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The default chain is the one the issue names: environment (a service principal in
+#: AZURE_CLIENT_ID / AZURE_CLIENT_SECRET / AZURE_TENANT_ID), workload identity,
+#: managed identity. Developer-tool credentials (Azure CLI, PowerShell, azd, VS Code,
+#: shared cache, browser, broker) are off: on a server they would pick up whoever
+#: last logged in, spawn subprocesses, and bypass ``authority`` and ``ca_bundle``.
+_DEV_TOOLS_OFF = {
+    "exclude_cli_credential": True,
+    "exclude_developer_cli_credential": True,
+    "exclude_powershell_credential": True,
+    "exclude_visual_studio_code_credential": True,
+    "exclude_shared_token_cache_credential": True,
+    "exclude_interactive_browser_credential": True,
+    "exclude_broker_credential": True,
+}
+
+
 def make_credential(
     config: Mapping[str, Any], *, client_id: str | None = None, secret: str | None = None
 ) -> Any:
     """An azure-identity credential: the given or configured app's secret, else the
-    default chain (managed identity, workload identity, environment)."""
+    default chain (environment, workload identity, managed identity). Either way the
+    token requests go to ``authority`` over TLS trusting ``ca_bundle``."""
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
+
+    from .errors import record_token_reply
 
     cloud = cloud_of(config)
     kwargs = transport_kwargs(config)
+    # Keeps the identity platform's error reply as data (see record_token_reply).
+    kwargs["raw_response_hook"] = record_token_reply
     if config.get("authority"):
         # Without this, MSAL asks the public cloud whether the authority is known.
         kwargs["disable_instance_discovery"] = True
@@ -222,7 +243,10 @@ def make_credential(
             config["tenant_id"], client_id, secret, authority=cloud.authority, **kwargs
         )
     return DefaultAzureCredential(
-        authority=cloud.authority, exclude_interactive_browser_credential=True, **kwargs
+        authority=cloud.authority,
+        workload_identity_tenant_id=config["tenant_id"],
+        **_DEV_TOOLS_OFF,
+        **kwargs,
     )
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
 
@@ -64,6 +66,125 @@ def parse_error(status: int, body: bytes | str | None) -> AzureCallError:
     except (ValueError, TypeError):
         pass
     return AzureCallError(status, code or f"HTTP{status}", message[:500])
+
+
+class TokenError:
+    """An identity platform refusal as data: the OAuth 2.0 ``error`` field (RFC 6749
+    5.2) and Entra ID's ``error_codes`` (the AADSTS numbers), from the reply body."""
+
+    def __init__(self, status: int, error: str, codes: tuple[int, ...]) -> None:
+        self.status, self.error, self.codes = status, error, codes
+
+
+_token_replies = threading.local()
+
+
+def record_token_reply(response: Any) -> None:
+    """azure-core ``raw_response_hook`` on the credential's own pipeline.
+
+    azure-identity turns MSAL's token error into a ``ClientAuthenticationError``
+    whose only trace of the reply is message text (``response`` is unset for token
+    requests), so the structured body is kept here, per thread: the token request
+    runs on the thread whose Graph or ARM call (or ``get_token``) asked for it, and
+    :func:`azure_errors` reads it when that call fails. Only refusals are kept;
+    a success body (which holds the token) is never read."""
+    http = response.http_response
+    status = int(http.status_code)
+    if status < 400:
+        _token_replies.last = None
+        return
+    try:
+        body = json.loads(http.text() or "{}")
+    except (ValueError, TypeError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
+        codes = tuple(int(c) for c in body.get("error_codes") or () if isinstance(c, int))
+        _token_replies.last = TokenError(status, str(body["error"]), codes)
+    else:
+        _token_replies.last = None
+
+
+def _last_token_error() -> TokenError | None:
+    found: TokenError | None = getattr(_token_replies, "last", None)
+    return found
+
+
+#: AADSTS numbers with their own advice. Microsoft warns that these numbers change,
+#: so anything else falls back on the OAuth ``error`` field.
+_AADSTS: dict[int, tuple[bool, str, str]] = {
+    # A secret added moments ago is refused until it reaches every replica.
+    7000215: (
+        True,
+        "InvalidClientSecret",
+        "the client secret was refused (AADSTS7000215). A secret made in the last "
+        "minutes may not be accepted yet, so this is retried until the operation's "
+        "deadline; otherwise set client_secret to the secret's value (not its id)",
+    ),
+    7000222: (
+        False,
+        "ClientSecretExpired",
+        "the client secret has expired (AADSTS7000222); add a new one to the "
+        "application and write it to config (rotate-root before it expires)",
+    ),
+    700016: (
+        False,
+        "ClientNotFound",
+        "no application with this client_id exists in the tenant (AADSTS700016); "
+        "check client_id and tenant_id (and environment) in config",
+    ),
+    90002: (
+        False,
+        "TenantNotFound",
+        "the tenant does not exist (AADSTS90002); check tenant_id, and environment "
+        "or authority for a national cloud, in config",
+    ),
+}
+
+
+def _token_refusal(
+    operation: str, info: TokenError | None, exc: BaseException
+) -> PermanentProviderError | TransientProviderError:
+    if info is not None:
+        for code in info.codes:
+            if code in _AADSTS:
+                transient, name, advice = _AADSTS[code]
+                kind = TransientProviderError if transient else PermanentProviderError
+                return kind(f"Azure {operation}: {advice}", operation=operation, code=name)
+        if info.status == 429 or info.status >= 500 or info.error == "temporarily_unavailable":
+            return TransientProviderError(
+                f"Azure {operation}: the identity platform is unavailable ({info.status} "
+                f"{info.error})",
+                operation=operation,
+                code=info.error,
+            )
+        return PermanentProviderError(
+            f"Azure {operation}: the identity platform refused the credential ({info.status} "
+            f"{info.error}); check tenant_id, client_id and client_secret in config",
+            operation=operation,
+            code=info.error,
+        )
+    status = getattr(exc, "status_code", None) or 401
+    return PermanentProviderError(
+        f"Azure {operation}: the credential was refused ({status}); check tenant_id, "
+        "client_id and client_secret in config (or the environment for the default chain)",
+        operation=operation,
+        code="AuthenticationFailed",
+    )
+
+
+def _transport_cause(exc: BaseException) -> BaseException | None:
+    """azure-identity wraps a failed connection to the authority in a
+    ClientAuthenticationError too; that is an unreachable endpoint, not a refusal."""
+    from azure.core import exceptions as ax
+
+    seen: set[int] = set()
+    current: BaseException | None = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (ax.ServiceRequestError, ax.ServiceResponseError)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 _redaction_installed = False
@@ -128,6 +249,34 @@ def classify(
     return PermanentProviderError(text, operation=operation, code=code)
 
 
+def _transport_error(
+    operation: str, exc: BaseException
+) -> PermanentProviderError | TransientProviderError:
+    from azure.core import exceptions as ax
+
+    if isinstance(exc, ax.ServiceResponseError):
+        # The request may have been carried out: creates reconcile before retrying.
+        return TransientProviderError(
+            f"Azure {operation}: the reply was lost ({type(exc).__name__})",
+            operation=operation,
+            code="ServiceResponseError",
+        )
+    if _refused(exc):
+        # Nothing listens there: a wrong endpoint, not a blip. Fail at once
+        # instead of spending the operation's deadline on retries.
+        return PermanentProviderError(
+            f"Azure {operation}: connection refused; check authority, graph_endpoint "
+            "and arm_endpoint in config",
+            operation=operation,
+            code="ConnectionRefused",
+        )
+    return TransientProviderError(
+        f"Azure {operation}: cannot reach the endpoint ({type(exc).__name__})",
+        operation=operation,
+        code="ServiceRequestError",
+    )
+
+
 @contextmanager
 def azure_errors(operation: str, propagation: Collection[str] = ()) -> Iterator[None]:
     """Map every azure-core / azure-identity / MSAL exception raised inside to a
@@ -135,48 +284,28 @@ def azure_errors(operation: str, propagation: Collection[str] = ()) -> Iterator[
     "the directory has not caught up yet" for this call (retried)."""
     from azure.core import exceptions as ax
 
+    # No reset here: MSAL replays a throttled refusal (429/5xx, or a 400 token error)
+    # from its cache without an HTTP request, and the refusal recorded when it was
+    # first received is that same one. The next token reply on this thread, refusal
+    # or success, replaces it.
     try:
         yield
     except AzureCallError as exc:
         raise classify(operation, exc.status, exc.code, exc.message, propagation) from exc
     except ax.ClientAuthenticationError as exc:
-        # The token request was refused (wrong secret, unknown app or tenant): retrying
-        # does not help. MSAL's own error code travels in the message only, and a new
-        # secret's "not yet" is handled by the callers that wait for one.
-        status = getattr(exc, "status_code", None) or 401
-        raise PermanentProviderError(
-            f"Azure {operation}: the credential was refused ({status}); check tenant_id, "
-            "client_id and client_secret in config",
-            operation=operation,
-            code="AuthenticationFailed",
-        ) from exc
+        info = _last_token_error()
+        cause = None if info is not None else _transport_cause(exc)
+        err = _transport_error(operation, cause) if cause else _token_refusal(operation, info, exc)
+        # No token, so the Graph or ARM request itself was never sent.
+        err.before_request = True  # type: ignore[union-attr]
+        raise err from exc
     except ax.HttpResponseError as exc:
         status = int(exc.status_code or 0)
         code = str(getattr(getattr(exc, "error", None), "code", None) or f"HTTP{status}")
         message = str(getattr(getattr(exc, "error", None), "message", "") or "")[:500]
         raise classify(operation, status, code, message, propagation) from exc
-    except ax.ServiceRequestError as exc:
-        if _refused(exc):
-            # Nothing listens there: a wrong endpoint, not a blip. Fail at once
-            # instead of spending the operation's deadline on retries.
-            raise PermanentProviderError(
-                f"Azure {operation}: connection refused; check authority, graph_endpoint "
-                "and arm_endpoint in config",
-                operation=operation,
-                code="ConnectionRefused",
-            ) from exc
-        raise TransientProviderError(
-            f"Azure {operation}: cannot reach the endpoint ({type(exc).__name__})",
-            operation=operation,
-            code="ServiceRequestError",
-        ) from exc
-    except ax.ServiceResponseError as exc:
-        # The request may have been carried out: creates reconcile before retrying.
-        raise TransientProviderError(
-            f"Azure {operation}: the reply was lost ({type(exc).__name__})",
-            operation=operation,
-            code="ServiceResponseError",
-        ) from exc
+    except (ax.ServiceRequestError, ax.ServiceResponseError) as exc:
+        raise _transport_error(operation, exc) from exc
     except ax.AzureError as exc:
         raise PermanentProviderError(
             f"Azure {operation} failed: {type(exc).__name__}",

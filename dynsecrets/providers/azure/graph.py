@@ -180,6 +180,17 @@ class Graph:
         found = page.get("value", [])
         return dict(found[0]) if found else None
 
+    def group_ids_of(self, sp_object_id: str) -> set[str]:
+        """The groups the service principal is a direct member of."""
+        path = f"/servicePrincipals/{sp_object_id}/memberOf?$select=id"
+        found: set[str] = set()
+        while path:
+            page = self.call("ListMemberOf", "GET", path)
+            found.update(str(o.get("id", "")).lower() for o in page.get("value", []))
+            link = page.get("@odata.nextLink")
+            path = link[len(self.base) :] if link and link.startswith(self.base) else ""
+        return found
+
     def delete_service_principal(self, object_id: str) -> None:
         self.call("DeleteServicePrincipal", "DELETE", f"/servicePrincipals/{object_id}")
 

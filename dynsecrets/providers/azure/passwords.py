@@ -22,14 +22,17 @@ def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
     object_id = plan["app_object_id"]
     try:
         app = retry.call(lambda: graph.get_application(object_id, "id,appId"))
-    except PermanentProviderError as exc:
+    except ProviderError as exc:
         exc.nothing_created = True  # a read: nothing was made
         raise
     try:
         password = add_password(graph, retry, object_id, plan)
-    except PermanentProviderError as exc:
-        # Refused outright (no permission on this app): no password was added.
-        exc.nothing_created = exc.operation == "AddPassword"
+    except ProviderError as exc:
+        # Refused outright (no permission on this app), or never sent (no token): no
+        # password was added. Anything else may have added one; revoke looks.
+        exc.nothing_created = exc.operation == "AddPassword" and (
+            isinstance(exc, PermanentProviderError) or getattr(exc, "before_request", False)
+        )
         raise
     return Issued(
         data={
@@ -51,8 +54,9 @@ def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
 
 
 def remove(graph: Any, retry: RetryPolicy, object_id: str, key_id: str) -> None:
-    """removePassword; "not found" is success. Graph's reply for an unknown keyId is
-    a 400 rather than a 404, so a refusal is checked against the app's passwords."""
+    """removePassword; "not found" is success. Graph's reference documents no reply
+    for an unknown keyId (only 204 for success), so any other refusal is checked
+    against the app's passwords: gone from there is success too."""
     try:
         retry.call(lambda: graph.remove_password(object_id, key_id))
     except PermanentProviderError as exc:

@@ -33,6 +33,7 @@ from .arm import ArmFake
 from .directory import BUILTIN_ROLES, Directory
 from .graph import GraphFake
 from .identity import IdentityFake
+from .identity import fault_body as identity_fault_body
 
 __all__ = ["BUILTIN_ROLES", "AzureFakes", "AzureFaults", "Directory"]
 
@@ -48,7 +49,9 @@ class AzureFakes:
         self.ca_bundle = ""
         self.identity = IdentityFake(self.directory, "")
         self.services = {
-            "authority": Service("authority", self.identity.routes(), self.faults),
+            "authority": Service(
+                "authority", self.identity.routes(), self.faults, identity_fault_body
+            ),
             "graph": Service("graph", GraphFake(self.directory).routes(), self.faults),
             "arm": Service("arm", ArmFake(self.directory).routes(), self.faults),
         }

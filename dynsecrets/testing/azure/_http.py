@@ -116,8 +116,17 @@ class AzureFaults:
 class Service:
     """One HTTPS service: routes matched in order against the request path."""
 
-    def __init__(self, name: str, routes: list[Route], faults: AzureFaults) -> None:
+    def __init__(
+        self,
+        name: str,
+        routes: list[Route],
+        faults: AzureFaults,
+        fault_body: Callable[[HTTPError], Any] | None = None,
+    ) -> None:
         self.name, self.routes, self.faults = name, routes, faults
+        #: The service's own error shape for an injected fault (the identity platform
+        #: answers OAuth errors, not Graph's ``{"error": {"code", "message"}}``).
+        self.fault_body = fault_body or (lambda err: err.body)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -151,7 +160,7 @@ class Service:
                 route, match = found
                 injected = service.faults._before(route.operation)
                 if injected is not None:
-                    self._reply(injected.status, injected.body)
+                    self._reply(injected.status, service.fault_body(injected))
                     return
                 req = Request(self.command, parts.path, query, self.headers, body)
                 try:

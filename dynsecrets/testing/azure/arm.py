@@ -1,6 +1,13 @@
 """An Azure Resource Manager fake for Microsoft.Authorization (api-version
 2022-04-01): role definitions and role assignments, with ARM's real error codes
-(PrincipalNotFound, RoleAssignmentExists, RoleDefinitionDoesNotExist, ...)."""
+(PrincipalNotFound, RoleAssignmentExists, RoleDefinitionDoesNotExist, ...).
+
+Checked against azure-rest-api-specs ``authorization-RoleAssignmentsCalls.json`` and
+its examples: PUT is create-or-update (201 new, 200 existing); DELETE answers 200 with
+the deleted assignment or 204 when there was none; GET of a missing one is an error.
+The spec leaves error codes to ``ErrorResponse``; the codes here are the service's:
+409 ``RoleAssignmentExists`` (same principal, role and scope under another name), 400
+``RoleAssignmentUpdateNotPermitted`` (same name, different principal or role)."""
 
 from __future__ import annotations
 
@@ -173,13 +180,27 @@ class ArmFake:
             )
         full = f"{s.rstrip('/')}{_AUTH}/roleAssignments/{name.lower()}"
         with self.d.lock:
-            for a in self.d.role_assignments.values():
-                same = (
-                    a["principalId"] == principal
-                    and a["roleDefinitionId"].rsplit("/", 1)[-1] == guid
-                    and a["scope"].lower() == s.lower()
+            held = self.d.role_assignments.get(full.lower())
+            if held is not None:
+                # The spec's PUT is "create or update" (201 or 200): the same body again
+                # under the same name answers 200; changing who or what is refused.
+                if (
+                    held["principalId"] == principal
+                    and held["roleDefinitionId"].rsplit("/", 1)[-1].lower() == guid
+                ):
+                    return 200, self._assignment_body(held)
+                raise HTTPError(
+                    400,
+                    "RoleAssignmentUpdateNotPermitted",
+                    "An existing role assignment's principal, role and scope cannot change.",
                 )
-                if same or a["id"].lower() == full.lower():
+            for a in self.d.role_assignments.values():
+                # Another name for the same principal, role and scope: 409.
+                if (
+                    a["principalId"] == principal
+                    and a["roleDefinitionId"].rsplit("/", 1)[-1].lower() == guid
+                    and a["scope"].lower() == s.lower()
+                ):
                     raise HTTPError(
                         409, "RoleAssignmentExists", "The role assignment already exists."
                     )

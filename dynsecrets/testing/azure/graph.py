@@ -1,6 +1,16 @@
 """A Microsoft Graph v1.0 fake: the application, servicePrincipal, group-member and
 deleted-item calls dynsecrets makes, with the paths, status codes, bodies and error
-codes of Microsoft's Graph reference."""
+codes of Microsoft's Graph reference.
+
+Checked against the v1.0 reference: create application and servicePrincipal 201;
+addPassword 200 with the passwordCredential (``secretText`` only in that reply);
+removePassword, add and remove member ``$ref``, DELETE of objects and of deleted items
+204. A second servicePrincipal for one appId is 409
+``Request_MultipleObjectsWithSameKeyValue``. Adding a member that is already one, or
+whose object the group's replica does not have yet, is 400 ``Request_BadRequest``.
+The reference documents no reply for removePassword of an unknown keyId; this fake
+answers 400 ``Request_BadRequest`` and the provider accepts 400 or 404 there (it
+looks at the application's passwords either way)."""
 
 from __future__ import annotations
 
@@ -87,6 +97,7 @@ class GraphFake:
             Route("POST", f"{v}/servicePrincipals", "CreateServicePrincipal", self.create_sp),
             Route("GET", f"{v}/servicePrincipals", "ListServicePrincipals", self.list_sps),
             Route("DELETE", f"{v}/servicePrincipals/{_ID}", "DeleteServicePrincipal", self.del_sp),
+            Route("GET", f"{v}/servicePrincipals/{_ID}/memberOf", "ListMemberOf", self.member_of),
             Route("GET", f"{v}/groups", "ListGroups", self.list_groups),
             Route("GET", f"{v}/groups/{_ID}", "GetGroup", self.get_group),
             Route("POST", f"{v}/groups/{_ID}/members/\\$ref", "AddGroupMember", self.add_member),
@@ -207,6 +218,19 @@ class GraphFake:
             found = [dict(s) for s in self.d.service_principals.values() if _matches(s, odata)]
         return 200, {"@odata.context": "$metadata#servicePrincipals", "value": found}
 
+    def member_of(self, req: Request, id: str) -> tuple[int, Any]:
+        self._auth(req)
+        sp = id.lower()
+        if sp not in self.d.service_principals:
+            raise _not_found(id)
+        with self.d.lock:
+            found = [
+                {"@odata.type": "#microsoft.graph.group", **_public(g, req.query.get("$select"))}
+                for g in self.d.groups.values()
+                if sp in g["members"]
+            ]
+        return 200, {"@odata.context": "$metadata#directoryObjects", "value": found}
+
     def del_sp(self, req: Request, id: str) -> tuple[int, Any]:
         self._auth(req)
         if not self.d.delete_service_principal(id.lower()):
@@ -240,7 +264,13 @@ class GraphFake:
         ref = str((req.json() or {}).get("@odata.id", ""))
         member = ref.rsplit("/", 1)[-1].lower()
         if member not in self.d.service_principals:
-            raise _not_found(member)
+            # Graph's reference: a referenced object the group's replica does not know
+            # yet (or at all) is a 400, not a 404; only the group in the path is a 404.
+            raise HTTPError(
+                400,
+                "Request_BadRequest",
+                "A referenced object does not exist (or has not replicated yet).",
+            )
         with self.d.lock:
             if member in group["members"]:
                 raise HTTPError(

@@ -1,5 +1,10 @@
 """A Microsoft identity platform fake: the OpenID Connect discovery document MSAL
-reads, and the OAuth 2.0 client credentials grant, with Entra ID's AADSTS errors."""
+reads, and the OAuth 2.0 client credentials grant, with Entra ID's AADSTS errors.
+
+Error replies have the OAuth 2.0 shape (RFC 6749 5.2: ``error``, ``error_description``)
+plus Entra ID's ``error_codes``, ``timestamp``, ``trace_id`` and ``correlation_id``.
+Inject one with ``faults.error("Token", 401, "AADSTS7000215")``: an ``AADSTS<n>`` code
+becomes that error's reply; any other code is sent as the OAuth ``error`` field."""
 
 from __future__ import annotations
 
@@ -17,12 +22,28 @@ _MESSAGES = {
     ),
     "AADSTS7000215": (401, "invalid_client", "Invalid client secret provided."),
     "AADSTS7000222": (401, "invalid_client", "The provided client secret keys are expired."),
-    "AADSTS90002": (400, "invalid_request", "Tenant not found."),
+    "AADSTS90002": (400, "invalid_tenant", "Tenant not found."),
 }
 
 
-def _oauth_error(code: str) -> HTTPError:
-    status, error, text = _MESSAGES[code]
+def fault_body(err: HTTPError) -> Any:
+    """An injected fault in the identity platform's own error shape."""
+    if err.code in _MESSAGES:
+        return _oauth_error(err.code, err.status).body
+    digits = err.code[6:] if err.code.startswith("AADSTS") else ""
+    return {
+        "error": "invalid_request" if digits else err.code,
+        "error_description": f"{err.code}: {err.message}" if digits else err.message,
+        "error_codes": [int(digits)] if digits.isdigit() else [],
+        "timestamp": "",
+        "trace_id": "",
+        "correlation_id": "",
+    }
+
+
+def _oauth_error(code: str, status: int | None = None) -> HTTPError:
+    default_status, error, text = _MESSAGES[code]
+    status = status or default_status
     return HTTPError(
         status,
         error,

@@ -1,32 +1,36 @@
 """The permission each call served by the fakes needs, from Microsoft's references
 (Graph: the least privileged application permission on each API's page; ARM: the
-Microsoft.Authorization action). A test checks the README lists every one used."""
+Microsoft.Authorization action); some calls need several. A test checks the README
+lists every one used."""
 
 from __future__ import annotations
 
 OWNED = "Application.ReadWrite.OwnedBy"
-PERMISSIONS: dict[str, str | None] = {
-    "OpenIdConfiguration": None,
-    "Token": None,
-    "CreateApplication": OWNED,
-    "ListApplications": OWNED,
-    "GetApplication": OWNED,
-    "DeleteApplication": OWNED,
-    "AddPassword": OWNED,
-    "RemovePassword": OWNED,
-    "CreateServicePrincipal": OWNED,
-    "ListServicePrincipals": OWNED,
-    "DeleteServicePrincipal": OWNED,
-    "ListDeletedApplications": OWNED,
-    "PurgeDeletedItem": OWNED,
-    "ListGroups": "GroupMember.Read.All",
-    "GetGroup": "GroupMember.Read.All",
-    "AddGroupMember": "GroupMember.ReadWrite.All",
-    "RemoveGroupMember": "GroupMember.ReadWrite.All",
-    "ListRoleDefinitions": "Microsoft.Authorization/roleDefinitions/read",
-    "GetRoleDefinition": "Microsoft.Authorization/roleDefinitions/read",
-    "CreateRoleAssignment": "Microsoft.Authorization/roleAssignments/write",
-    "GetRoleAssignment": "Microsoft.Authorization/roleAssignments/read",
-    "ListRoleAssignments": "Microsoft.Authorization/roleAssignments/read",
-    "DeleteRoleAssignment": "Microsoft.Authorization/roleAssignments/delete",
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "OpenIdConfiguration": (),
+    "Token": (),
+    "CreateApplication": (OWNED,),
+    "ListApplications": (OWNED,),
+    "GetApplication": (OWNED,),
+    "DeleteApplication": (OWNED,),
+    "AddPassword": (OWNED,),
+    "RemovePassword": (OWNED,),
+    "CreateServicePrincipal": (OWNED,),
+    "ListServicePrincipals": (OWNED,),
+    "DeleteServicePrincipal": (OWNED,),
+    # Telling "already a member" from "not replicated yet" (both 400 on add).
+    "ListMemberOf": ("Application.Read.All",),
+    "ListDeletedApplications": (OWNED,),
+    "PurgeDeletedItem": (OWNED,),
+    "ListGroups": ("GroupMember.Read.All",),
+    "GetGroup": ("GroupMember.Read.All",),
+    # Graph's table for a servicePrincipal member asks for both.
+    "AddGroupMember": ("GroupMember.ReadWrite.All", "Application.ReadWrite.All"),
+    "RemoveGroupMember": ("GroupMember.ReadWrite.All",),
+    "ListRoleDefinitions": ("Microsoft.Authorization/roleDefinitions/read",),
+    "GetRoleDefinition": ("Microsoft.Authorization/roleDefinitions/read",),
+    "CreateRoleAssignment": ("Microsoft.Authorization/roleAssignments/write",),
+    "GetRoleAssignment": ("Microsoft.Authorization/roleAssignments/read",),
+    "ListRoleAssignments": ("Microsoft.Authorization/roleAssignments/read",),
+    "DeleteRoleAssignment": ("Microsoft.Authorization/roleAssignments/delete",),
 }
