@@ -1,11 +1,12 @@
-"""The Azure provider passes the contract plugin authors run, in both modes, with the
+"""The Azure provider passes the contract plugin authors run, in all three modes
+(dynamic, existing application, persisted application: also the role-level checks), with the
 real azure-identity, azure-core and azure-mgmt-authorization over TLS to the fakes."""
 
 from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -38,11 +39,18 @@ class DirectoryCheck(CloudCheck):
     def _app(self, lease: Lease) -> dict[str, Any] | None:
         return self.azure.directory.app_by_app_id(lease.data["client_id"])
 
+    def _kept(self, app: dict[str, Any]) -> bool:
+        """An application that outlives its leases (existing, or a role's persisted one):
+        a lease is a password on it."""
+        return app is self.azure.existing or any(
+            t.startswith("dynsecrets:role=") for t in app["tags"]
+        )
+
     def exists(self, mount: Mount, lease: Lease) -> bool:
         app = self._app(lease)
         if app is None:
             return False
-        if app is self.azure.existing:  # existing-app mode: the lease is a password
+        if self._kept(app):
             return self.secret_count(mount, lease) > 0
         return True
 
@@ -50,12 +58,36 @@ class DirectoryCheck(CloudCheck):
         app = self._app(lease)
         if app is None:
             return 0
-        if app is self.azure.existing:
+        if self._kept(app):
             return sum(
                 c["displayName"].startswith(f"dynsecrets {lease.lease_id} ")
                 for c in app["passwordCredentials"]
             )
         return len(app["passwordCredentials"])
+
+    def role_objects(self, mount: Mount, plan: Mapping[str, Any]) -> int:
+        """The persisted application a role plan names (by display name and role tag,
+        or by id), its service principal, its role assignments, its memberships and
+        its deleted item."""
+        d = self.azure.directory
+        if plan.get("app"):
+            ids = {plan["app"]["object_id"]}
+        else:
+            tag = f"dynsecrets:role={plan['role']}"
+            ids = {
+                a["id"]
+                for a in [*d.applications.values(), *d.deleted.values()]
+                if a["displayName"] == plan["display_name"] and tag in a["tags"]
+            }
+        apps = [d.applications.get(i) or d.deleted.get(i) for i in ids]
+        app_ids = {a["appId"] for a in apps if a is not None}
+        sps = {s["id"] for s in d.service_principals.values() if s["appId"] in app_ids}
+        named = {a["assignment"] for a in [*plan.get("assign", []), *plan.get("assignments", [])]}
+        assignments = [
+            a for a in d.role_assignments.values() if a["principalId"] in sps or a["name"] in named
+        ]
+        members = sum(len(g["members"] & sps) for g in d.groups.values())
+        return len([a for a in apps if a is not None]) + len(sps) + len(assignments) + members
 
 
 def _dead_https() -> str:
@@ -113,3 +145,15 @@ class TestAzureExistingApp(_Common):
         azure.directory.add_service_principal(app, [])
         azure.existing = app
         return {"application_object_id": app["id"]}
+
+
+class TestAzurePersistedApp(_Common):
+    @pytest.fixture
+    def role_fields(self, azure: AzureFakes) -> dict[str, Any]:
+        azure.existing = None
+        group = azure.add_group("contract-group")
+        return {
+            "persist_app": True,
+            "azure_roles": roles_json({"role_id": READER, "scope": sub_scope(azure)}),
+            "azure_groups": roles_json({"object_id": group}),
+        }

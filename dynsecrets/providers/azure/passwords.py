@@ -1,8 +1,10 @@
-"""Existing application (``application_object_id``): a lease is one password on it.
+"""Existing application (``application_object_id``) or a role's persisted one
+(``persist_app``): a lease is one password on it.
 
-Issue: read the app's client id -> addPassword (display name carries the lease id,
-end date from the plan). Revoke: removePassword(keyId); when issue never finished,
-the app's passwords named for this lease are found by listing them.
+Issue: read the app's client id (a persisted app's is in its role) -> addPassword
+(display name carries the lease id, end date from the plan). Revoke:
+removePassword(keyId); when issue never finished, the app's passwords named for
+this lease are found by listing them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from .steps import Steps, not_found
 
 def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
     object_id = plan["app_object_id"]
-    try:
-        app = retry.call(lambda: graph.get_application(object_id, "id,appId"))
-    except ProviderError as exc:
-        exc.nothing_created = True  # a read: nothing was made
-        raise
+    # A persisted application's client id is stored in its role: addPassword only.
+    app_id = plan.get("app_id")
+    if not app_id:
+        try:
+            app_id = retry.call(lambda: graph.get_application(object_id, "id,appId"))["appId"]
+        except ProviderError as exc:
+            exc.nothing_created = True  # a read: nothing was made
+            raise
     try:
         password = add_password(graph, retry, object_id, plan)
     except ProviderError as exc:
@@ -36,7 +41,7 @@ def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
         raise
     return Issued(
         data={
-            "client_id": app["appId"],
+            "client_id": app_id,
             "client_secret": password["secretText"],
             "tenant_id": plan["tenant_id"],
             "subscription_id": plan["subscription_id"],
@@ -46,10 +51,10 @@ def issue(graph: Any, retry: RetryPolicy, plan: Mapping[str, Any]) -> Issued:
         secret_keys=frozenset({"client_secret"}),
         revocation={
             "app_object_id": object_id,
-            "app_id": app["appId"],
+            "app_id": app_id,
             "key_id": password["keyId"],
         },
-        env=env_for(plan, app["appId"], password["secretText"]),
+        env=env_for(plan, app_id, password["secretText"]),
     )
 
 

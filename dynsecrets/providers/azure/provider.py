@@ -15,12 +15,13 @@ from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, P
 from ...providers.routes import Route
 from ...schema import Field, Schema
 from . import apps, passwords
+from . import persist as role_apps
 from .config import CONFIG_SCHEMA, Clients, check_config, cloud_of
 from .errors import import_azure
 from .resolve import Resolver
 from .roles import ROLE_SCHEMA, check_role, groups_of, roles_of
 from .rotate import rotate_root
-from .steps import TAG, TAG_LEASE, TAG_MOUNT, TAG_STORE, Steps, tag_value
+from .steps import TAG, TAG_LEASE, TAG_MOUNT, TAG_ROLE, TAG_STORE, Steps, tag_value
 from .usable import wait_until_usable
 
 REQUEST_SCHEMA = Schema(
@@ -50,7 +51,8 @@ def _timestamp(text: str | None) -> float | None:
 
 class AzureProvider(Provider):
     """A new application and service principal with role assignments and groups per
-    lease, or a password on an existing application."""
+    lease, a password on an existing application, or a password on the role's own
+    application (``persist_app``, made when the role is written)."""
 
     name: ClassVar[str] = "azure"
     config_schema = CONFIG_SCHEMA
@@ -140,6 +142,17 @@ class AzureProvider(Provider):
         }
         if role.get("application_object_id"):
             return {**base, "mode": "existing", "app_object_id": role["application_object_id"]}
+        if role.get("persist_app"):
+            if not role_apps.has_app(role):
+                raise ValidationError(
+                    "persist_app", f"{request.role_name!r} has no application yet; write it again"
+                )
+            return {
+                **base,
+                "mode": "persisted",
+                "app_object_id": role["persisted_app_object_id"],
+                "app_id": role["persisted_app_id"],
+            }
         suffix = "".join(secrets.choice(_RANDOM) for _ in range(16))
         permanently = role.get("permanently_delete")
         return {
@@ -165,7 +178,7 @@ class AzureProvider(Provider):
         self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
     ) -> Issued:
         graph = self._graph(config)
-        if plan["mode"] == "existing":
+        if plan["mode"] in ("existing", "persisted"):
             issued = passwords.issue(graph, self._retry, plan)
         else:
             issued = apps.issue(graph, self._arm(config), self._retry, self.resolver, plan)
@@ -197,11 +210,36 @@ class AzureProvider(Provider):
         plan: Mapping[str, Any],
         revocation: Mapping[str, Any] | None,
     ) -> None:
+        if plan.get("role_op"):
+            # A role operation the engine stored before its first call (recovery).
+            self.undo_role(config, plan)
+            return
         graph = self._graph(config)
-        if plan["mode"] == "existing":
+        if plan["mode"] in ("existing", "persisted"):
             passwords.revoke(graph, self._retry, plan, revocation)
         else:
             apps.revoke(graph, self._arm(config), self._retry, self.resolver, plan, revocation)
+
+    # -- the role's own application (persist_app) ----------------------------------------
+    def plan_role(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        name: str,
+        role: Mapping[str, Any] | None,
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        if role is None:
+            return None if previous is None else role_apps.plan_delete(mount, name, previous)
+        return role_apps.plan_write(mount, name, role, previous, self.context.store_id)
+
+    def apply_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+        return role_apps.apply(
+            self._graph(config), self._arm(config), self._retry, self.resolver, plan
+        )
+
+    def undo_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:
+        role_apps.undo(self._graph(config), self._arm(config), self._retry, self.resolver, plan)
 
     # -- root, tidy ---------------------------------------------------------------------
     def rotate_root(
@@ -211,7 +249,9 @@ class AzureProvider(Provider):
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         """Applications tagged with this mount, and passwords this mount added to
-        existing applications (their display name holds the lease and store id). One
+        existing applications and to its roles' persisted ones (their display name
+        holds the lease and store id; a persisted application belongs to its role, not
+        to a lease, so it is never reported itself). One
         listing of the applications the root can see: with Application.ReadWrite.OwnedBy
         that is exactly the ones it may change."""
         graph = self._graph(config)
@@ -223,7 +263,8 @@ class AzureProvider(Provider):
         out = []
         for app in found:
             tags = list(app.get("tags") or [])
-            if f"{TAG_MOUNT}{mount}" in tags:
+            persisted = tag_value(tags, TAG_ROLE) is not None
+            if f"{TAG_MOUNT}{mount}" in tags and not persisted:
                 out.append(
                     ManagedIdentity(
                         id=app["id"],

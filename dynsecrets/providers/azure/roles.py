@@ -60,7 +60,10 @@ ROLE_SCHEMA = Schema(
             doc="an existing application's object id: only add and remove a password",
         ),
         "persist_app": Field(
-            "bool", default=False, doc="keep one application per role (not supported yet)"
+            "bool",
+            default=False,
+            doc="one application per role, made when the role is written and deleted with "
+            "it; each lease only adds a password to it",
         ),
         "permanently_delete": Field(
             "bool",
@@ -190,10 +193,10 @@ def check_role(name: str, role: dict[str, Any]) -> dict[str, Any]:
             "give azure_roles or azure_groups (a new service principal with them), or "
             "application_object_id (an existing application)",
         )
-    if role.get("persist_app"):
+    if existing and role.get("persist_app"):
         raise ValidationError(
             "persist_app",
-            "is not supported yet: each lease gets its own application, removed on revoke",
+            "does not apply with application_object_id (that application is already kept)",
         )
     # Stored normalised: role ids as bare GUIDs, keys checked, so issue trusts them.
     role["azure_roles"] = json.dumps(roles, separators=(",", ":")) if roles else None

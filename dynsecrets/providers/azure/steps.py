@@ -17,6 +17,8 @@ TAG = "dynsecrets"
 TAG_MOUNT = "dynsecrets:mount="
 TAG_LEASE = "dynsecrets:lease="
 TAG_STORE = "dynsecrets:store="
+#: On a role's persisted application (persist_app): it belongs to the role, not a lease.
+TAG_ROLE = "dynsecrets:role="
 
 
 def not_found(exc: ProviderError) -> bool:
