@@ -129,7 +129,9 @@ def revoke_record(
         provider, config = (mounts or MountCache(core)).get(rec.mount)
         # A pending lease may have created objects whatever its capabilities say.
         if rec.revocable or rec.state != LeaseState.ACTIVE:
-            with core.deadline("revoke"):
+            # A slot of the mount's limiter first (waiting for one is not the
+            # operation's time), then the deadline for its calls.
+            with core.limited(rec.mount), core.deadline("revoke"):
                 core.retry.call(lambda: provider.revoke(config, rec.plan, rec.revocation))
     except DynSecretsError as exc:
         if force:
