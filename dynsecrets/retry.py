@@ -182,8 +182,8 @@ class RetryPolicy:
                 wait, epoch = binding.gate.reserve()
                 if self.clock.now() + wait > deadline:
                     raise OperationTimeout(
-                        "the mount's call rate (lowered after the cloud throttled) leaves no "
-                        "time for this call before the deadline; raise operation_timeout",
+                        "throttled: the mount's lowered call rate leaves no turn before the "
+                        "deadline",
                         operation=operation,
                         code="DeadlineExceeded",
                     )

@@ -122,7 +122,7 @@ def aws_errors(operation: str) -> Iterator[None]:
         code = str(err.get("Code", "Unknown"))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = f"AWS {operation} failed: {code}: {err.get('Message', '')}".rstrip(": ")
-        if code in THROTTLING or status >= 500:
+        if code in THROTTLING or status >= 500 or status == 429:
             # botocore's list mixes "slow down" with server faults; only the former
             # (or a 429) tells the engine to lower the mount's rate (lifecycle/limiter).
             throttled = status == 429 or (code in THROTTLING and code not in _SERVER_FAULTS)
