@@ -196,7 +196,7 @@ class Engine:
         self._workers.append(worker)
         return worker
 
-    def expire_due(self, *, concurrency: int = 4) -> int:
+    def expire_due(self, *, concurrency: int = 16) -> int:
         """One pass of the expiry worker: revoke leases past expiry, pending leases
         whose issuer is gone, and failed revocations whose retry time has come.
         Returns how many were revoked."""
@@ -317,7 +317,7 @@ class Engine:
         prefix: str,
         *,
         force: bool = False,
-        concurrency: int = 4,
+        concurrency: int = 16,
         progress: Callable[[int, int], None] | None = None,
     ) -> RevokeSummary:
         """Revoke every lease under ``prefix``. Failures do not stop the rest; they are

@@ -186,7 +186,7 @@ def revoke_many(
     *,
     force: bool = False,
     reason: str = "revoke",
-    concurrency: int = 4,
+    concurrency: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> RevokeSummary:
     """Revoke ``records``, ``concurrency`` at a time; failures do not stop the rest."""
