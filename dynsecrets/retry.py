@@ -139,13 +139,16 @@ class RetryPolicy:
     initial: float = 0.2
     maximum: float = 5.0
     clock: Clock = attrs.field(factory=SystemClock)
-    rng: random.Random = attrs.field(
-        factory=lambda: _new_rng(), eq=False, repr=False
-    )  # jitter only
+    #: Jitter only. Made on first use: importing ``random`` is a cost at open.
+    rng: random.Random | None = attrs.field(default=None, eq=False, repr=False)
 
     def delay(self, attempt: int) -> float:
+        rng = self.rng
+        if rng is None:
+            rng = _new_rng()
+            object.__setattr__(self, "rng", rng)  # frozen; a cache, not a change
         base = min(self.maximum, self.initial * (2**attempt))
-        return float(base * (0.5 + self.rng.random()))
+        return float(base * (0.5 + rng.random()))
 
     def call(self, fn: Callable[[], T], *, budget: float | None = None) -> T:
         deadline = self.clock.now() + (self.budget if budget is None else budget)

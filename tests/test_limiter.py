@@ -38,9 +38,8 @@ def test_a_fault_cuts_slots_but_sets_no_pace() -> None:
 
 def test_slots_are_reentrant_and_bounded() -> None:
     lim = Limiter(ManualClock(), initial=2, maximum=2)
-    with lim.slot():
-        with lim.slot():  # nested in the same operation: no second slot
-            assert lim.in_flight == 1
+    with lim.slot(), lim.slot():  # nested in the same operation: no second slot
+        assert lim.in_flight == 1
     assert lim.in_flight == 0
 
 

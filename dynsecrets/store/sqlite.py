@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from ..errors import SchemaVersionError, StoreError
@@ -131,8 +130,8 @@ class SQLiteStore(SQLStore):
         self.url = "memory://" if self.path == ":memory:" else f"sqlite:///{self.path}"
         try:
             if self.path != ":memory:":
-                self._warn_if_readable(Path(self.path))
-                self._create_private(Path(self.path))
+                self._warn_if_readable(self.path)
+                self._create_private(self.path)
             self._busy_timeout = busy_timeout
             self._db = self._connect()
             #: Guards the writer connection (and, for memory://, the only one).
@@ -162,20 +161,21 @@ class SQLiteStore(SQLStore):
             ) from exc
 
     @staticmethod
-    def _warn_if_readable(path: Path) -> None:
-        if path.is_file() and path.stat().st_mode & 0o077:
+    def _warn_if_readable(path: str) -> None:
+        # os.path, not pathlib: pathlib and what it imports cost a few ms at open.
+        if os.path.isfile(path) and os.stat(path).st_mode & 0o077:
             import warnings
 
             warnings.warn(
-                f"store {path} can be read by other users (mode {oct(path.stat().st_mode & 0o777)}); "
+                f"store {path} can be read by other users (mode {oct(os.stat(path).st_mode & 0o777)}); "
                 f"run: chmod 600 {path}",
                 InsecureStoreWarning,
                 stacklevel=4,
             )
 
     @staticmethod
-    def _create_private(path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def _create_private(path: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
         # Create the file 0600 before SQLite does, so no other user can ever read it;
         # SQLite gives the -wal and -shm files the same mode as the database.
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)

@@ -318,9 +318,7 @@ class ThrottlingFront:
         return self
 
     @staticmethod
-    def _make(
-        host: str, port: int, target: tuple[str, int], rate: float, burst: float
-    ) -> Any:
+    def _make(host: str, port: int, target: tuple[str, int], rate: float, burst: float) -> Any:
         from http.server import ThreadingHTTPServer
 
         server = ThreadingHTTPServer((host, port), _front_handler(target, _Bucket(rate, burst)))
