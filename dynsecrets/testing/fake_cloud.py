@@ -56,6 +56,8 @@ class FakeCloud:
       5xx as if its reply was lost on the way back.
     - ``down = True``: every call fails with ServiceUnavailable until set back.
     - ``latency``: seconds each call waits, on the cloud's clock.
+    - ``rate_limit(rate, burst=...)``: ``Throttling`` above ``rate`` calls per second
+      of the cloud's clock (a token bucket); ``admitted``/``throttled`` count calls.
     - ``calls``: a Counter of calls per operation; ``deletions`` counts user deletions.
     """
 
