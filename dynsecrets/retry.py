@@ -81,11 +81,12 @@ _gate: contextvars.ContextVar[_Binding | None] = contextvars.ContextVar(
 
 
 @contextmanager
-def gated(gate: CallGate) -> Iterator[None]:
+def gated(gate: CallGate) -> Iterator[_Binding]:
     """Pace the cloud calls made inside with ``gate`` and report their outcomes."""
-    token = _gate.set(_Binding(gate))
+    binding = _Binding(gate)
+    token = _gate.set(binding)
     try:
-        yield
+        yield binding
     finally:
         _gate.reset(token)
 

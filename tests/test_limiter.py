@@ -91,3 +91,11 @@ def test_bulk_revocation_runs_close_to_the_clouds_rate(rate: int, how: str) -> N
     assert achieved >= 0.9 * rate, (achieved, cloud.throttled, engine.core.limiter("fake"))
     assert cloud.throttled < 0.1 * cloud.admitted  # it paced, rather than hammered
     engine.close()
+
+
+def test_operations_without_paced_calls_still_grow_the_limit() -> None:
+    lim = Limiter(ManualClock(), initial=2, maximum=4)
+    for _ in range(10):
+        with lim.slot():
+            pass  # a provider that makes no call through the retry policy
+    assert lim.limit == 4

@@ -91,12 +91,18 @@ class Limiter:
             while self.in_flight >= max(1, int(self.limit)):
                 self._cond.wait()
             self.in_flight += 1
+        ok = False
         try:
-            with gated(self):
+            with gated(self) as binding:
                 yield
+            ok = True
         finally:
             with self._cond:
                 self.in_flight -= 1
+                if ok and binding.calls == 0:
+                    # An operation with no paced call (a provider that does not go
+                    # through the retry policy) still shows the mount copes: grow.
+                    self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
                 self._cond.notify()
 
     # -- the CallGate the retry loop reports to -------------------------------------
