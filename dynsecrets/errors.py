@@ -171,7 +171,24 @@ class ProviderError(DynSecretsError):
 
 
 class TransientProviderError(ProviderError):
-    """Throttling, a 5xx, or a propagation delay: worth retrying."""
+    """Throttling, a 5xx, or a propagation delay: worth retrying.
+
+    ``throttled`` is set by a provider when the cloud said "too many requests" (AWS
+    ``Throttling``, HTTP 429): the engine then lowers the mount's call rate and
+    concurrency, rather than only backing off this one call.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        code: str | None = None,
+        nothing_created: bool = False,
+        throttled: bool = False,
+    ):
+        self.throttled = throttled
+        super().__init__(message, operation=operation, code=code, nothing_created=nothing_created)
 
 
 class OperationTimeout(TransientProviderError):

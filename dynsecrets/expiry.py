@@ -41,15 +41,17 @@ class ExpiryWorker:
 
     ``run_once()`` does one pass (tests, cron); ``start()`` runs passes in a
     background thread until ``stop()``. Revocations run concurrently, at most
-    ``concurrency`` at a time per mount, so a mass expiry does not trip cloud
-    throttling. A worker whose key cannot open the store refuses to start.
+    ``concurrency`` at a time per mount; within that, the mount's adaptive limiter
+    (shared with issuance and ``revoke_prefix``) lowers the concurrency and paces
+    the calls when the cloud throttles. A worker whose key cannot open the store
+    refuses to start.
     """
 
     def __init__(
         self,
         engine: _HasCore | Core,
         *,
-        concurrency: int = 4,
+        concurrency: int = 16,
         batch: int = 256,
         interval: float = 1.0,
         name: str | None = None,

@@ -5,6 +5,14 @@ An operation (issue, revoke, renew, rotate) sets its deadline once with
 :func:`operation_deadline`; every cloud call it makes, and every retry of those
 calls, shares what is left of it. So an unreachable endpoint costs one deadline
 per operation, not one retry budget per call.
+
+An operation may also run behind a :class:`CallGate` (its mount's adaptive limiter,
+:mod:`dynsecrets.lifecycle.limiter`), bound like the deadline with :func:`gated`:
+each cloud call first waits for the gate's pacing, then reports to it whether it
+succeeded, was throttled or failed transiently. A throttled call is then retried
+at the gate's pace rather than after an exponential backoff: the gate has already
+slowed every caller of the mount, and backing off on top would leave the cloud's
+allowance unused.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -22,7 +30,15 @@ from .errors import OperationTimeout, TransientProviderError
 if TYPE_CHECKING:
     import random
 
-__all__ = ["OperationTimeout", "RetryPolicy", "operation_deadline", "remaining"]
+__all__ = [
+    "CallGate",
+    "OperationTimeout",
+    "RetryPolicy",
+    "current_gate",
+    "gated",
+    "operation_deadline",
+    "remaining",
+]
 
 T = TypeVar("T")
 
@@ -30,6 +46,54 @@ T = TypeVar("T")
 _deadline: contextvars.ContextVar[tuple[float, Clock, str] | None] = contextvars.ContextVar(
     "dynsecrets_deadline", default=None
 )
+
+
+class CallGate(Protocol):
+    """What paces an operation's cloud calls and learns from their outcomes."""
+
+    def reserve(self) -> tuple[float, int]:
+        """Seconds to wait before the next call, and the gate's epoch to report with."""
+        ...
+
+    def succeeded(self, epoch: int) -> None: ...
+
+    def failed(self, epoch: int, *, throttled: bool) -> None: ...
+
+
+class _Binding:
+    """One operation's use of a gate (one thread or task): ``credit`` is a pacing
+    turn already waited for by an outer :meth:`RetryPolicy.call` (the lifecycle's,
+    around a whole provider operation) that the first call nested in it uses, so a
+    provider retrying its own SDK calls is paced once per SDK call, not twice.
+    ``calls`` counts attempts, so only the innermost success is reported."""
+
+    __slots__ = ("calls", "credit", "gate")
+
+    def __init__(self, gate: CallGate) -> None:
+        self.gate = gate
+        self.credit: int | None = None
+        self.calls = 0
+
+
+_gate: contextvars.ContextVar[_Binding | None] = contextvars.ContextVar(
+    "dynsecrets_gate", default=None
+)
+
+
+@contextmanager
+def gated(gate: CallGate) -> Iterator[_Binding]:
+    """Pace the cloud calls made inside with ``gate`` and report their outcomes."""
+    binding = _Binding(gate)
+    token = _gate.set(binding)
+    try:
+        yield binding
+    finally:
+        _gate.reset(token)
+
+
+def current_gate() -> CallGate | None:
+    binding = _gate.get()
+    return None if binding is None else binding.gate
 
 
 @contextmanager
@@ -76,13 +140,16 @@ class RetryPolicy:
     initial: float = 0.2
     maximum: float = 5.0
     clock: Clock = attrs.field(factory=SystemClock)
-    rng: random.Random = attrs.field(
-        factory=lambda: _new_rng(), eq=False, repr=False
-    )  # jitter only
+    #: Jitter only. Made on first use: importing ``random`` is a cost at open.
+    rng: random.Random | None = attrs.field(default=None, eq=False, repr=False)
 
     def delay(self, attempt: int) -> float:
+        rng = self.rng
+        if rng is None:
+            rng = _new_rng()
+            object.__setattr__(self, "rng", rng)  # frozen; a cache, not a change
         base = min(self.maximum, self.initial * (2**attempt))
-        return float(base * (0.5 + self.rng.random()))
+        return float(base * (0.5 + rng.random()))
 
     def call(self, fn: Callable[[], T], *, budget: float | None = None) -> T:
         deadline = self.clock.now() + (self.budget if budget is None else budget)
@@ -96,16 +163,62 @@ class RetryPolicy:
                     operation=current[2],
                     code="DeadlineExceeded",
                 )
+        binding = _gate.get()
+        if binding is None:
+            attempt = 0
+            while True:
+                try:
+                    return fn()
+                except TransientProviderError:
+                    wait = self.delay(attempt)
+                    if self.clock.now() + wait > deadline:
+                        raise
+                    self.clock.sleep(wait)
+                    attempt += 1
+        return self._gated(fn, binding, deadline, current[2] if current else "call")
+
+    def _gated(self, fn: Callable[[], T], binding: _Binding, deadline: float, operation: str) -> T:
         attempt = 0
         while True:
+            if binding.credit is not None:  # the outer call waited for this turn
+                epoch, binding.credit = binding.credit, None
+            else:
+                wait, epoch = binding.gate.reserve()
+                if self.clock.now() + wait > deadline:
+                    raise OperationTimeout(
+                        "throttled: the mount's lowered call rate leaves no turn before the "
+                        "deadline",
+                        operation=operation,
+                        code="DeadlineExceeded",
+                    )
+                self.clock.sleep(wait)
+            binding.calls += 1
+            mine = binding.calls
+            binding.credit = epoch
             try:
-                return fn()
-            except TransientProviderError:
-                wait = self.delay(attempt)
+                result = fn()
+            except TransientProviderError as exc:
+                binding.credit = None
+                throttled = exc.throttled
+                if not getattr(exc, "_gate_reported", False):
+                    # Reported once, by the innermost call that saw it.
+                    exc._gate_reported = True  # type: ignore[attr-defined]
+                    binding.gate.failed(epoch, throttled=throttled)
+                # Throttled: the gate paces the retry. Otherwise (a 5xx, an outage):
+                # back off as without a gate.
+                wait = 0.0 if throttled else self.delay(attempt)
                 if self.clock.now() + wait > deadline:
                     raise
                 self.clock.sleep(wait)
                 attempt += 1
+                continue
+            except BaseException:
+                binding.credit = None
+                raise
+            binding.credit = None
+            if binding.calls == mine:  # no call nested in this one: it was a cloud call
+                binding.gate.succeeded(epoch)
+            return result
 
     def with_clock(self, clock: Clock) -> RetryPolicy:
         return attrs.evolve(self, clock=clock)

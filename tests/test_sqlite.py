@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from dynsecrets import Engine
 from dynsecrets.errors import SchemaVersionError, ValidationError
 from dynsecrets.store import default_store_path, open_store
-from dynsecrets.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from dynsecrets.store.base import LeaseRecord
+from dynsecrets.store.sqlite import SCHEMA_VERSION, SQLiteStore, _Write
 
 
 def test_file_is_private_and_wal(tmp_path: Path) -> None:
@@ -58,3 +60,71 @@ def test_default_location_follows_xdg_and_env(
 def test_unknown_store_url() -> None:
     with pytest.raises(ValidationError, match="unknown store URL 'redis'"):
         open_store("redis://localhost")
+
+
+def _lease(lease_id: str) -> LeaseRecord:
+    return LeaseRecord(
+        lease_id=lease_id,
+        mount="m",
+        role="r",
+        state="pending",
+        plan={"user": lease_id},
+        revocation=None,
+        issued_at=1.0,
+        expires_at=2.0,
+        max_expires_at=3.0,
+        due_at=2.0,
+    )
+
+
+def test_insert_is_committed_when_it_returns(tmp_path: Path) -> None:
+    # The write-ahead rule: once insert_lease returns, another process sees the row.
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    store.insert_lease(_lease("m/creds/r/a"))
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT state FROM leases").fetchall() == [("pending",)]
+    other.close()
+    store.close()
+
+
+def test_group_commit_fails_only_the_failing_statement(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.insert_lease(_lease("m/creds/r/dup"))
+    sql = "INSERT INTO meta (key, value) VALUES (?, ?)"
+    batch = [_Write(sql, ("k1", "1")), _Write(sql, ("k1", "again")), _Write(sql, ("k2", "2"))]
+    store._commit(batch)  # one transaction, as the leader runs it for three threads
+    assert [w.done for w in batch] == [True, True, True]
+    assert batch[0].error is None and batch[2].error is None
+    assert isinstance(batch[1].error, sqlite3.IntegrityError)
+    assert store.get_meta("k1") == "1" and store.get_meta("k2") == "2"
+    store.close()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_threads_write_and_read_concurrently(tmp_path: Path, where: str) -> None:
+    store = SQLiteStore(tmp_path / "s.db" if where == "file" else ":memory:")
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(50):
+                lease_id = f"m/creds/r/{t:02d}-{i:03d}"
+                store.insert_lease(_lease(lease_id))
+                # Read-your-writes on any connection: the write returned committed.
+                got = store.get_lease(lease_id)
+                assert got is not None and got.state == "pending"
+                assert store.activate_lease(
+                    lease_id, revocation={}, expires_at=5.0, max_expires_at=6.0, renewable=False
+                )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.list_leases(state="active")) == 400
+    store.close()

@@ -13,34 +13,38 @@ from .data import check_text_argv
 from .logs import warning_lines
 from .messages import CommandFailed, UsageError, error_line
 from .parser import build_parser
-from .verbs_admin import rotate_root, tidy
-from .verbs_exec import exec_
-from .verbs_help import path_help, version
-from .verbs_lease import lease
-from .verbs_paths import delete, list_, read, write
-from .verbs_secrets import secrets
-from .verbs_server import policy, serve, token
-from .verbs_worker import worker
 
 __all__ = ["main"]
 
-VERBS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
-    "secrets": secrets,
-    "write": write,
-    "read": read,
-    "list": list_,
-    "delete": delete,
-    "path-help": path_help,
-    "lease": lease,
-    "exec": exec_,
-    "worker": worker,
-    "tidy": tidy,
-    "rotate-root": rotate_root,
-    "version": version,
-    "serve": serve,
-    "token": token,
-    "policy": policy,
+# Each verb's module is imported when that verb runs: a one-shot command such as
+# `exec` (a wrapper around every command a user runs) pays only for itself.
+VERBS: dict[str, tuple[str, str]] = {
+    "secrets": ("verbs_secrets", "secrets"),
+    "write": ("verbs_paths", "write"),
+    "read": ("verbs_paths", "read"),
+    "list": ("verbs_paths", "list_"),
+    "delete": ("verbs_paths", "delete"),
+    "path-help": ("verbs_help", "path_help"),
+    "lease": ("verbs_lease", "lease"),
+    "exec": ("verbs_exec", "exec_"),
+    "worker": ("verbs_worker", "worker"),
+    "tidy": ("verbs_admin", "tidy"),
+    "rotate-root": ("verbs_admin", "rotate_root"),
+    "version": ("verbs_help", "version"),
+    "serve": ("verbs_server", "serve"),
+    "token": ("verbs_server", "token"),
+    "policy": ("verbs_server", "policy"),
 }
+
+
+def _verb(name: str) -> Callable[[argparse.Namespace, TextIO], int]:
+    import importlib
+
+    module, func = VERBS[name]
+    verb: Callable[[argparse.Namespace, TextIO], int] = getattr(
+        importlib.import_module(f".{module}", __package__), func
+    )
+    return verb
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -64,11 +68,11 @@ def _run(argv: list[str], out: TextIO, debug: bool) -> int:
             command = " ".join(("dynsecrets", verb)) if verb else "dynsecrets"
             raise UsageError(f"unknown argument {extra[0]!r}{where}; see '{command} --help'")
         if args.version:
-            return version(args, out)
+            return _verb("version")(args, out)
         if args.verb is None:
             parser.print_help(out)
             return 2
-        return VERBS[args.verb](args, out)
+        return _verb(args.verb)(args, out)
     except UsageError as exc:
         return _fail(exc, 2, debug)
     except CommandFailed as exc:

@@ -218,7 +218,12 @@ def _operations(sub: Any) -> None:
         "Run the expiry worker in the foreground until SIGTERM or Ctrl-C (or one pass: -once).",
         "dynsecrets worker -concurrency=4 -claim-ttl=30s",
     )
-    _flag(p, "concurrency", default="4", help="revocations at once per mount (default 4)")
+    _flag(
+        p,
+        "concurrency",
+        default="16",
+        help="revocations at once per mount, at most (default 16; the adaptive limit decides)",
+    )
     _flag(p, "interval", default="1", help="seconds between passes (default 1)")
     _flag(p, "claim-ttl", help="how long a claim on a due lease lasts unless renewed, e.g. 30s")
     _switch(p, "once", help="one pass, print a JSON summary, exit (for cron and CI)")

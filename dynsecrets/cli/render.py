@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shlex
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -45,7 +43,7 @@ def envelope(
 ) -> dict[str, Any]:
     """Vault's response shape, which scripts written for ``vault -format=json`` parse."""
     return {
-        "request_id": str(uuid.uuid4()),
+        "request_id": _request_id(),
         "lease_id": lease_id,
         "lease_duration": int(lease_duration),
         "renewable": renewable,
@@ -88,9 +86,7 @@ def lease_environ(lease: Lease) -> dict[str, str]:
 
 
 def _env_lines(values: Mapping[str, Any]) -> str:
-    return "\n".join(
-        f"export {k}={shlex.quote(str(v))}" for k, v in values.items() if v is not None
-    )
+    return "\n".join(f"export {k}={_quote(str(v))}" for k, v in values.items() if v is not None)
 
 
 def no_field(field: str, names: Sequence[str], *, revoked: bool = False) -> CommandFailed:
@@ -189,3 +185,15 @@ def lookup_data(info: LeaseInfo, now: float) -> dict[str, Any]:
     if info.attempts:
         data.update(attempts=info.attempts, last_error=info.last_error)
     return data
+
+
+def _request_id() -> str:
+    import uuid  # here: it costs a few ms that `exec` never needs
+
+    return str(uuid.uuid4())
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)

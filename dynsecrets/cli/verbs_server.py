@@ -34,7 +34,7 @@ def add_parsers(sub: Any) -> None:
     _flag(p, "tls-cert", help="PEM certificate; needed for a non-loopback address")
     _flag(p, "tls-key", help="PEM private key for -tls-cert")
     _switch(p, "no-worker", help="do not run the expiry worker in this process")
-    _flag(p, "concurrency", default="4", help="worker revocations at once per mount")
+    _flag(p, "concurrency", default="16", help="worker revocations at once per mount")
     _flag(p, "max-request-size", default=str(1 << 20), help="largest request body, in bytes")
     _flag(p, "audit-file", help="append the engine's audit records (JSON lines) here")
     _flag(p, "request-timeout", default="60", help="seconds for each cloud operation")

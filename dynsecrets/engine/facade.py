@@ -14,21 +14,23 @@ from .._names import check_mount_path
 from ..clock import Clock, ServerClock, SystemClock
 from ..crypto import KeyProvider, resolve_key
 from ..errors import MountInUse, ValidationError
-from ..expiry import ExpiryWorker
-from ..lifecycle import issuance, leases, recovery, renewal, revocation
+from ..lifecycle import issuance, leases, recovery, revocation
 from ..lifecycle.core import Core
-from ..lifecycle.events import Event
-from ..lifecycle.revocation import RevokeSummary
-from ..models import Lease, LeaseInfo, MountInfo
 from ..providers.registry import ProviderRegistry
 from ..retry import RetryPolicy
 from ..store import Store, open_store
-from . import mounts
-from .mount import Mount
-from .router import Router
 
+# What opening an engine does not need is imported on first use (the worker, the
+# path API, mount administration, renewal): `Engine.open` stays fast (issue 18).
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from ..expiry import ExpiryWorker
+    from ..lifecycle.events import Event
+    from ..lifecycle.revocation import RevokeSummary
+    from ..models import Lease, LeaseInfo, MountInfo
+    from .mount import Mount
+    from .router import Router
 
 __all__ = ["Engine"]
 
@@ -94,7 +96,7 @@ class Engine:
             irrevocable_retry=irrevocable_retry,
         )
         self._workers: list[ExpiryWorker] = []
-        self._router = Router(self)
+        self._router_: Router | None = None
         self._closed = False
         if recover:
             recovery.recover_pending(self.core)
@@ -188,18 +190,30 @@ class Engine:
         """The HMAC under which ``value`` appears in this store's audit log."""
         return self.core.events.audit_hash(value)
 
+    @property
+    def _router(self) -> Router:
+        if self._router_ is None:
+            from .router import Router
+
+            self._router_ = Router(self)
+        return self._router_
+
     def start_worker(self, **options: Any) -> ExpiryWorker:
         """Start an expiry worker thread; ``close()`` stops it. Options go to
         :class:`ExpiryWorker` (``concurrency``, ``batch``, ``interval``). Raises
         :class:`~dynsecrets.crypto.DecryptionError` when this key cannot open the store."""
+        from ..expiry import ExpiryWorker
+
         worker = ExpiryWorker(self, **options).start()
         self._workers.append(worker)
         return worker
 
-    def expire_due(self, *, concurrency: int = 4) -> int:
+    def expire_due(self, *, concurrency: int = 16) -> int:
         """One pass of the expiry worker: revoke leases past expiry, pending leases
         whose issuer is gone, and failed revocations whose retry time has come.
         Returns how many were revoked."""
+        from ..expiry import ExpiryWorker
+
         return ExpiryWorker(self, concurrency=concurrency).run_once()
 
     # -- mounts -------------------------------------------------------------------
@@ -214,6 +228,8 @@ class Engine:
         max_leases: int | None = None,
     ) -> Mount:
         """Enable a secrets engine of ``provider`` at ``path``."""
+        from . import mounts
+
         path = mounts.enable(
             self.core,
             path,
@@ -223,14 +239,20 @@ class Engine:
             description=description,
             max_leases=max_leases,
         )
+        from .mount import Mount
+
         return Mount(self, path)
 
     def mount(self, path: str) -> Mount:
         path = check_mount_path(path)
         self.core.mount_record(path)
+        from .mount import Mount
+
         return Mount(self, path)
 
     def mounts(self) -> list[MountInfo]:
+        from . import mounts
+
         return [mounts.info(m) for m in self.store.list_mounts()]
 
     def tune(
@@ -243,6 +265,8 @@ class Engine:
         max_leases: int | None = None,
     ) -> MountInfo:
         """Change a mount's TTLs, description or lease cap. Unset arguments stay."""
+        from . import mounts
+
         return mounts.tune(
             self.core,
             check_mount_path(path),
@@ -300,6 +324,8 @@ class Engine:
     def renew(self, lease_id: str, increment: int | str | None = None) -> LeaseInfo:
         """Extend a lease by ``increment`` from now (unset or 0: the role's TTL, as
         Vault), never past its max TTL counted from issue time."""
+        from ..lifecycle import renewal
+
         return renewal.renew(self.core, lease_id, increment)
 
     def revoke(self, lease_id: str, *, force: bool = False) -> None:
@@ -317,7 +343,7 @@ class Engine:
         prefix: str,
         *,
         force: bool = False,
-        concurrency: int = 4,
+        concurrency: int = 16,
         progress: Callable[[int, int], None] | None = None,
     ) -> RevokeSummary:
         """Revoke every lease under ``prefix``. Failures do not stop the rest; they are

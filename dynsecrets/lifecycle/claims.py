@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +27,16 @@ log = logging.getLogger("dynsecrets.claims")
 
 def new_owner(kind: str) -> str:
     """A claim owner token that says who holds the claim, for operators reading the store."""
-    return f"{kind}:{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(6).hex()}"
+    return f"{kind}:{_host()[:40]}:{os.getpid()}:{os.urandom(6).hex()}"
+
+
+def _host() -> str:
+    # os.uname rather than the socket module: importing socket costs a few ms at open.
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket  # pragma: no cover (Windows)
+
+    return socket.gethostname()  # pragma: no cover
 
 
 class Heartbeat:

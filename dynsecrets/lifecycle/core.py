@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MountNotConfigured, MountNotFound, ValidationError
@@ -13,6 +13,7 @@ from ..providers.base import Provider, ProviderContext
 from ..retry import RetryPolicy, operation_deadline
 from .claims import Heartbeat, new_owner
 from .events import Events
+from .limiter import Limiter
 from .sealing import ConfigSealing
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Core:
         self.issuer = new_owner("issuer")
         self._providers: dict[str, Provider] = {}
         self._configs: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self._limiters: dict[str, Limiter] = {}
         self._lock = threading.Lock()
         self._rng: random.Random | None = None
 
@@ -122,6 +124,19 @@ class Core:
 
     def seal(self, config: Mapping[str, Any], mount: str) -> bytes:
         return self.sealing.seal(config, mount)
+
+    # -- how much at once ----------------------------------------------------------
+    def limiter(self, path: str) -> Limiter:
+        """The mount's adaptive limiter, shared by issuance, revocation and the worker."""
+        with self._lock:
+            limiter = self._limiters.get(path)
+            if limiter is None:
+                limiter = self._limiters[path] = Limiter(self.clock)
+            return limiter
+
+    def limited(self, path: str) -> AbstractContextManager[None]:
+        """A slot of ``path``'s limiter for one operation; its cloud calls are paced."""
+        return self.limiter(path).slot()
 
     # -- time ------------------------------------------------------------------------
     @contextmanager

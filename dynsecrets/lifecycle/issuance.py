@@ -123,7 +123,8 @@ def issue(
             claim_deadline=claim_deadline,
         )
     )
-    with core.heartbeat.hold(core.issuer):
+    # The mount's limiter paces the cloud calls, rollback's included.
+    with core.heartbeat.hold(core.issuer), core.limited(path):
         try:
             with core.deadline("issue"):
                 issued = provider.issue(config, request, plan)

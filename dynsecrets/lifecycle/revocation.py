@@ -129,7 +129,9 @@ def revoke_record(
         provider, config = (mounts or MountCache(core)).get(rec.mount)
         # A pending lease may have created objects whatever its capabilities say.
         if rec.revocable or rec.state != LeaseState.ACTIVE:
-            with core.deadline("revoke"):
+            # A slot of the mount's limiter first (waiting for one is not the
+            # operation's time), then the deadline for its calls.
+            with core.limited(rec.mount), core.deadline("revoke"):
                 core.retry.call(lambda: provider.revoke(config, rec.plan, rec.revocation))
     except DynSecretsError as exc:
         if force:
@@ -184,7 +186,7 @@ def revoke_many(
     *,
     force: bool = False,
     reason: str = "revoke",
-    concurrency: int = 4,
+    concurrency: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> RevokeSummary:
     """Revoke ``records``, ``concurrency`` at a time; failures do not stop the rest."""

@@ -35,7 +35,7 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     worker: bool = True
-    worker_concurrency: int = 4
+    worker_concurrency: int = 16
     max_request_size: int = 1 << 20
     body_timeout: float = 30.0
     shutdown_timeout: int = 30

@@ -1,9 +1,21 @@
 """The embedded store: one SQLite file (WAL, busy timeout) or ``memory://`` for tests.
 
-One connection per store, guarded by a lock: cloud calls happen outside the
-store, so the lock only covers short statements. Several processes may share
-one file; claims are taken inside ``BEGIN IMMEDIATE`` so each due lease goes to
-one worker.
+Threads work concurrently. Reads run on connections of their own (WAL lets readers
+go on while one writer writes), taken from a small pool so short-lived threads do
+not each open one. Single-statement writes from many threads are committed
+together (group commit, :class:`_WriteQueue`): the first waiting thread runs
+everyone's statements in one transaction, each in a savepoint so one failing
+statement fails only its caller, and every caller returns only after the commit
+that holds its row. So ``insert_lease`` returning still means the pending row is
+durable before the cloud call starts (the write-ahead rule).
+
+Several processes may share one file; claims are taken inside ``BEGIN IMMEDIATE``
+so each due lease goes to one worker.
+
+``memory://`` is one private in-memory database on one connection (reads share
+it, under the lock): a second connection would open a different, empty
+database, and a ``cache=shared`` URI trades SQLite's busy timeout for table
+locks that fail at once (SQLITE_LOCKED), which is worse than one connection.
 """
 
 from __future__ import annotations
@@ -13,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from ..errors import SchemaVersionError, StoreError
@@ -98,6 +109,19 @@ _MIGRATIONS: list[str] = [
 ]
 
 
+class _Write:
+    """One caller's statement waiting for the group commit, and its outcome."""
+
+    __slots__ = ("args", "done", "error", "rowcount", "sql")
+
+    def __init__(self, sql: str, args: Sequence[Any]) -> None:
+        self.sql = sql
+        self.args = args
+        self.done = False
+        self.rowcount = 0
+        self.error: BaseException | None = None
+
+
 class SQLiteStore(SQLStore):
     """SQLite store. ``path`` is a file path or ``":memory:"``."""
 
@@ -106,16 +130,25 @@ class SQLiteStore(SQLStore):
         self.url = "memory://" if self.path == ":memory:" else f"sqlite:///{self.path}"
         try:
             if self.path != ":memory:":
-                self._warn_if_readable(Path(self.path))
-                self._create_private(Path(self.path))
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
+                self._warn_if_readable(self.path)
+                self._create_private(self.path)
+            self._busy_timeout = busy_timeout
+            self._db = self._connect()
+            #: Guards the writer connection (and, for memory://, the only one).
             self._lock = threading.RLock()
             self._db.execute("PRAGMA foreign_keys = ON")
-            if self.path != ":memory:":
+            self._memory = self.path == ":memory:"
+            if not self._memory:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
+            # Group commit: callers queue here; the first one not served commits for all.
+            self._queue: list[_Write] = []
+            self._committing = False
+            self._cond = threading.Condition(threading.Lock())
+            # Idle read connections (file stores only). list.append/pop are atomic.
+            self._readers: list[sqlite3.Connection] = []
+            self._all_readers: list[sqlite3.Connection] = []
+            self._closed = False
             self.store_id = self._migrate()
         except OSError as exc:  # a directory, an unwritable folder, a file in the way
             raise StoreError(
@@ -128,20 +161,21 @@ class SQLiteStore(SQLStore):
             ) from exc
 
     @staticmethod
-    def _warn_if_readable(path: Path) -> None:
-        if path.is_file() and path.stat().st_mode & 0o077:
+    def _warn_if_readable(path: str) -> None:
+        # os.path, not pathlib: pathlib and what it imports cost a few ms at open.
+        if os.path.isfile(path) and os.stat(path).st_mode & 0o077:
             import warnings
 
             warnings.warn(
-                f"store {path} can be read by other users (mode {oct(path.stat().st_mode & 0o777)}); "
+                f"store {path} can be read by other users (mode {oct(os.stat(path).st_mode & 0o777)}); "
                 f"run: chmod 600 {path}",
                 InsecureStoreWarning,
                 stacklevel=4,
             )
 
     @staticmethod
-    def _create_private(path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def _create_private(path: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
         # Create the file 0600 before SQLite does, so no other user can ever read it;
         # SQLite gives the -wal and -shm files the same mode as the database.
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -176,8 +210,8 @@ class SQLiteStore(SQLStore):
 
     @property
     def schema_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0])
+        rows = self._rows("SELECT value FROM meta WHERE key='schema_version'")
+        return int(rows[0][0])
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -194,16 +228,102 @@ class SQLiteStore(SQLStore):
             else:
                 self._db.execute("COMMIT")
 
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+
+    def _reader(self) -> sqlite3.Connection:
+        try:
+            return self._readers.pop()
+        except IndexError:
+            pass
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        conn = self._connect()
+        # A reader never writes: say so, so a bug cannot write outside the group commit.
+        conn.execute("PRAGMA query_only = 1")
+        with self._cond:
+            self._all_readers.append(conn)
+        return conn
+
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        if self._memory:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        conn = self._reader()
+        try:
+            # Autocommit: each read is its own snapshot, so it sees every write that
+            # has returned (writes return only once committed).
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"store {self.url}: {exc}") from exc
+        finally:
+            self._readers.append(conn)
 
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).rowcount
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"store {self.url}: {exc}") from exc
+        """Run one write and return its row count once it is committed, together
+        with the writes other threads queued meanwhile (leader/follower)."""
+        me = _Write(sql, args)
+        with self._cond:
+            self._queue.append(me)
+            while not me.done:
+                if self._committing:
+                    self._cond.wait()
+                    continue
+                batch, self._queue = self._queue, []
+                self._committing = True
+                self._cond.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._cond.acquire()
+                    self._committing = False
+                    self._cond.notify_all()
+        if me.error is not None:
+            # IntegrityError is this caller's own (its savepoint); anything else may be
+            # shared by the batch, so each caller raises a fresh error of its own.
+            if isinstance(me.error, sqlite3.IntegrityError):
+                raise me.error
+            raise StoreError(f"store {self.url}: {me.error}") from me.error
+        return me.rowcount
+
+    def _commit(self, batch: list[_Write]) -> None:
+        """Run ``batch`` in one transaction; every entry ends done, with its row
+        count or its own error (a failed commit is every entry's error)."""
+        try:
+            with self._lock:
+                if len(batch) == 1:  # alone: autocommit, no transaction to manage
+                    w = batch[0]
+                    try:
+                        w.rowcount = self._db.execute(w.sql, w.args).rowcount
+                    except sqlite3.Error as exc:
+                        w.error = exc
+                    return
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for w in batch:
+                        # A savepoint each: one caller's failing statement (a duplicate
+                        # key) is undone alone, and the others still commit.
+                        self._db.execute("SAVEPOINT w")
+                        try:
+                            w.rowcount = self._db.execute(w.sql, w.args).rowcount
+                        except sqlite3.Error as exc:
+                            w.error = exc
+                            self._db.execute("ROLLBACK TO w")
+                        self._db.execute("RELEASE w")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+        except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the batch holds
+            for w in batch:
+                w.error = exc
+                w.rowcount = 0
+        finally:
+            for w in batch:
+                w.done = True
 
     def _unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
@@ -238,6 +358,11 @@ class SQLiteStore(SQLStore):
         return [lease_row(r) for r in rows]
 
     def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            readers, self._all_readers, self._readers = self._all_readers, [], []
+        for conn in readers:
+            conn.close()
         with self._lock:
             self._db.close()
 

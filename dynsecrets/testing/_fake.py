@@ -26,8 +26,12 @@ T = TypeVar("T")
 
 
 def _map(op: str, exc: FakeCloudError) -> DynSecretsError:
-    cls = TransientProviderError if exc.code in TRANSIENT_CODES else PermanentProviderError
-    return cls(f"fake cloud {op} failed: {exc.code}", operation=op, code=exc.code)
+    message = f"fake cloud {op} failed: {exc.code}"
+    if exc.code in TRANSIENT_CODES:
+        return TransientProviderError(
+            message, operation=op, code=exc.code, throttled=exc.code == "Throttling"
+        )
+    return PermanentProviderError(message, operation=op, code=exc.code)
 
 
 class FakeProvider(Provider):

@@ -56,6 +56,8 @@ class FakeCloud:
       5xx as if its reply was lost on the way back.
     - ``down = True``: every call fails with ServiceUnavailable until set back.
     - ``latency``: seconds each call waits, on the cloud's clock.
+    - ``rate_limit(rate, burst=...)``: ``Throttling`` above ``rate`` calls per second
+      of the cloud's clock (a token bucket); ``admitted``/``throttled`` count calls.
     - ``calls``: a Counter of calls per operation; ``deletions`` counts user deletions.
     """
 
@@ -85,6 +87,10 @@ class FakeCloud:
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._on_call: list[Callable[[str], None]] = []
+        self._bucket: list[float] | None = None  # [rate, burst, tokens, last refill]
+        #: Calls let through and calls answered ``Throttling`` by :meth:`rate_limit`.
+        self.admitted = 0
+        self.throttled = 0
 
     # -- fault injection ----------------------------------------------------------
     def fail(self, op: str, *, nth: int = 1, times: int = 1, code: str = "AccessDenied") -> None:
@@ -107,6 +113,33 @@ class FakeCloud:
 
     def throttle(self, op: str, *, times: int = 3) -> None:
         self.fail(op, nth=1, times=times, code="Throttling")
+
+    def rate_limit(self, rate: float | None, *, burst: float | None = None) -> None:
+        """Answer ``Throttling`` to calls above ``rate`` per second (a token bucket
+        of ``burst`` tokens, default ``rate``, on the cloud's clock), as real clouds
+        do; ``None`` lifts the limit."""
+        with self._lock:
+            if rate is None:
+                self._bucket = None
+            else:
+                size = rate if burst is None else burst
+                self._bucket = [rate, size, size, self.clock.now()]
+
+    def _take_token(self) -> bool:
+        bucket = self._bucket
+        if bucket is None:
+            return True
+        rate, size, tokens, last = bucket
+        now = self.clock.now()
+        tokens = min(size, tokens + (now - last) * rate)
+        bucket[3] = now
+        if tokens >= 1:
+            bucket[2] = tokens - 1
+            self.admitted += 1
+            return True
+        bucket[2] = tokens
+        self.throttled += 1
+        return False
 
     def on_call(self, hook: Callable[[str], None]) -> None:
         """Call ``hook(op)`` before each operation (e.g. to crash a process mid-issue)."""
@@ -133,6 +166,8 @@ class FakeCloud:
             self.calls[op] += 1
             if self.down:
                 raise FakeCloudError("ServiceUnavailable", "the fake cloud is down")
+            if not self._take_token():
+                raise FakeCloudError("Throttling", f"rate exceeded for {op}")
             for f in self._faults:
                 if f.op != op or f.after:
                     continue

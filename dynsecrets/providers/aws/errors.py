@@ -36,6 +36,20 @@ THROTTLING = frozenset(
     }
 )
 
+#: Codes in THROTTLING that report a fault at the server, not a rate limit.
+_SERVER_FAULTS = frozenset(
+    {
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "ServiceFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "IDPCommunicationError",
+        "TransactionInProgressException",
+        "PriorRequestNotComplete",
+    }
+)
 
 _SECRET_XML = re.compile(r"(<(SecretAccessKey|SessionToken|Password)>)[^<]*(</\2>)")
 _SECRET_JSON = re.compile(
@@ -108,8 +122,13 @@ def aws_errors(operation: str) -> Iterator[None]:
         code = str(err.get("Code", "Unknown"))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = f"AWS {operation} failed: {code}: {err.get('Message', '')}".rstrip(": ")
-        if code in THROTTLING or status >= 500:
-            raise TransientProviderError(message, operation=operation, code=code) from exc
+        if code in THROTTLING or status >= 500 or status == 429:
+            # botocore's list mixes "slow down" with server faults; only the former
+            # (or a 429) tells the engine to lower the mount's rate (lifecycle/limiter).
+            throttled = status == 429 or (code in THROTTLING and code not in _SERVER_FAULTS)
+            raise TransientProviderError(
+                message, operation=operation, code=code, throttled=throttled
+            ) from exc
         raise PermanentProviderError(message, operation=operation, code=code) from exc
     except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
         raise PermanentProviderError(
