@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -43,7 +43,6 @@ import pytest
 
 from ..engine import Mount
 from ..errors import (
-    Conflict,
     DynSecretsError,
     LeaseNotFound,
     LeaseNotRenewable,
@@ -52,8 +51,10 @@ from ..errors import (
     ValidationError,
 )
 from ..models import Lease, LeaseState
-from ..providers.base import IssueRequest, Provider
+from ..providers.base import IssueRequest
 from ..schema import Field
+from .cloud_check import CloudCheck, _MethodCheck, overrides
+from .role_contract import RoleLevelChecks
 
 __all__ = ["CloudCheck", "ProviderContract"]
 
@@ -66,34 +67,6 @@ _WRONG: dict[str, Any] = {
     "map": 5,
     "json": "{not json",
 }
-
-
-class CloudCheck:
-    """How the suite looks at the cloud. Override what your cloud can answer;
-    None means "cannot tell" and skips that assertion."""
-
-    def exists(self, mount: Mount, lease: Lease) -> bool | None:
-        """Whether the lease's identity (or its secret) exists in the cloud."""
-        return None
-
-    def secret_count(self, mount: Mount, lease: Lease) -> int | None:
-        """How many secrets (keys, passwords) the lease's identity holds."""
-        return None
-
-    def role_objects(self, mount: Mount, plan: Mapping[str, Any]) -> int | None:
-        """How many of the cloud objects a role plan (``Provider.plan_role``) names
-        exist or are still bound (a roleset's accounts and their bindings)."""
-        return None
-
-
-class _MethodCheck(CloudCheck):
-    """The older hook: a ``credential_exists(mount, lease)`` method on the suite."""
-
-    def __init__(self, fn: Callable[[Mount, Lease], bool | None]) -> None:
-        self._fn = fn
-
-    def exists(self, mount: Mount, lease: Lease) -> bool | None:
-        return self._fn(mount, lease)
 
 
 @contextmanager
@@ -114,11 +87,7 @@ def _no_network() -> Iterator[None]:
         mp.undo()
 
 
-def _overrides(provider: Provider, name: str) -> bool:
-    return getattr(type(provider), name) is not getattr(Provider, name)
-
-
-class ProviderContract:
+class ProviderContract(RoleLevelChecks):
     """Behaviour every provider must have. Override ``mount`` and ``role_fields``."""
 
     role_name = "contract"
@@ -345,7 +314,7 @@ class ProviderContract:
     def test_tidy_finds_only_unowned_identities(
         self, mount: Mount, role: str, cloud: CloudCheck
     ) -> None:
-        if not _overrides(mount.provider, "list_managed"):
+        if not overrides(mount.provider, "list_managed"):
             pytest.skip("the provider does not implement list_managed (no tidy)")
         kept = mount.issue(role)
         if not kept.revocable:
@@ -368,105 +337,10 @@ class ProviderContract:
         mount.engine.revoke(kept.lease_id)
 
     def test_rotate_root_keeps_the_mount_working(self, mount: Mount, role: str) -> None:
-        if not _overrides(mount.provider, "rotate_root"):
+        if not overrides(mount.provider, "rotate_root"):
             pytest.skip("the provider does not implement rotate_root")
         masked = mount.rotate_root()
         secret = mount.provider.config_schema.secret_fields
         assert not secret & set(masked)
         with mount.lease(role) as lease:
             assert lease.data
-
-    # -- role-level cloud objects (providers that implement plan_role) ----------------
-    def _role_plan(self, mount: Mount, role_fields: dict[str, Any]) -> dict[str, Any]:
-        if not _overrides(mount.provider, "plan_role"):
-            pytest.skip("the provider has no role-level cloud objects (no plan_role)")
-        validated = mount.provider.validate_role("planned", dict(role_fields))
-        plan = mount.provider.plan_role(mount.root_config(), mount.path, "planned", validated, None)
-        if plan is None:
-            pytest.skip("role_fields make no role-level cloud objects")
-        assert "role_op" in plan, "a role plan must hold the key 'role_op'"
-        json.dumps(plan)
-        return plan
-
-    def _role_ops(self, mount: Mount) -> list[Any]:
-        return [x for x in mount.engine.leases(f"{mount.path}/role-ops/")]
-
-    def test_crash_after_role_apply_is_undone(
-        self, mount: Mount, role_fields: dict[str, Any], cloud: CloudCheck
-    ) -> None:
-        self._role_plan(mount, role_fields)
-        provider = mount.provider
-        real = provider.apply_role
-        seen: list[Mapping[str, Any]] = []
-
-        def apply_then_die(config: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
-            seen.append(plan)
-            real(config, plan)
-            raise KeyboardInterrupt  # a crash between the cloud and the store
-
-        mp = pytest.MonkeyPatch()
-        mp.setattr(provider, "apply_role", apply_then_die)
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                mount.write_role("crashed", **role_fields)
-        finally:
-            mp.undo()
-        assert "crashed" not in mount.roles()
-        assert self._role_ops(mount) == []
-        assert cloud.role_objects(mount, seen[0]) in (0, None)
-
-    def test_abandoned_role_write_is_recovered(
-        self, mount: Mount, role_fields: dict[str, Any], cloud: CloudCheck
-    ) -> None:
-        from ..clock import ManualClock
-        from ..lifecycle import role_resources
-        from ..lifecycle.recovery import recover_pending
-
-        self._role_plan(mount, role_fields)
-        engine = mount.engine
-        if not isinstance(engine.clock, ManualClock):
-            pytest.skip("needs an engine on a ManualClock to let the claim lapse")
-        core = engine.core
-        rec = core.mount_record(mount.path)
-        validated = mount.provider.validate_role("dead", dict(role_fields))
-        plan = mount.provider.plan_role(mount.root_config(), mount.path, "dead", validated, None)
-        assert plan is not None
-        # What a process does before it dies mid-write: the row, then the cloud calls.
-        role_resources._pending(core, rec.path, "dead", plan)
-        mount.provider.apply_role(mount.root_config(), plan)
-        assert len(self._role_ops(mount)) == 1
-        engine.clock.advance(core.claim_ttl + 1)
-        assert recover_pending(core) == 1
-        assert self._role_ops(mount) == []
-        assert "dead" not in mount.roles()
-        assert cloud.role_objects(mount, plan) in (0, None)
-
-    def test_role_delete_removes_its_objects(
-        self, mount: Mount, role_fields: dict[str, Any], cloud: CloudCheck
-    ) -> None:
-        self._role_plan(mount, role_fields)
-        mount.write_role("deleted", **role_fields)
-        stored = mount.read_role("deleted").fields
-        plan = mount.provider.plan_role(mount.root_config(), mount.path, "deleted", None, stored)
-        assert plan is not None
-        before = cloud.role_objects(mount, plan)
-        assert before is None or before > 0
-        mount.delete_role("deleted")
-        assert cloud.role_objects(mount, plan) in (0, None)
-        assert self._role_ops(mount) == []
-
-    def test_role_delete_refused_while_leases_live(
-        self, mount: Mount, role_fields: dict[str, Any]
-    ) -> None:
-        self._role_plan(mount, role_fields)
-        mount.write_role("busy", **role_fields)
-        lease = mount.issue("busy")
-        if not lease.lease_id:
-            pytest.skip("this role's credentials have no lease")
-        with pytest.raises(Conflict):
-            mount.delete_role("busy")
-        assert "busy" in mount.roles()
-        mount.delete_role("busy", revoke_leases=True)
-        assert "busy" not in mount.roles()
-        with pytest.raises(LeaseNotFound):
-            mount.engine.lookup(lease.lease_id)
