@@ -4,7 +4,6 @@ TLS fake of RAM and STS (signatures verified), and the calls each lease costs.""
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from dynsecrets.retry import RetryPolicy
 from dynsecrets.testing.alicloud import FakeAliCloud
 
 from ._null import KEY
+from ._overhead import interleaved
 
 POLICY = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}]}
 #: The fewest RAM/STS calls each role shape needs: (issue, revoke).
@@ -56,30 +56,14 @@ def overhead(ali: FakeAliCloud, *, cycles: int, repeats: int) -> dict[str, Any]:
     mount.write_role("oss", inline_policies=POLICY)
     # The baseline uses SDK clients built exactly as dynsecrets builds its own.
     api = Api(Clients(), RetryPolicy(), dict(ali.config()))
-    for i in range(5):  # warm both paths (connections, TLS sessions, caches)
-        _raw_cycle(api, -i)
-        engine.revoke(mount.issue("oss").lease_id)
-    raw_ms, ds_ms, ratios = [], [], []
-    for r in range(repeats):
-        raw = ds = 0.0
-        for i in range(cycles):  # interleaved: the same noise hits both
-            t = time.perf_counter()
-            _raw_cycle(api, r * cycles + i)
-            raw += time.perf_counter() - t
-            t = time.perf_counter()
-            engine.revoke(mount.issue("oss").lease_id)
-            ds += time.perf_counter() - t
-        raw_ms.append(raw / cycles * 1e3)
-        ds_ms.append(ds / cycles * 1e3)
-        ratios.append(ds / raw)
+    result = interleaved(
+        lambda i: _raw_cycle(api, i),
+        lambda: engine.revoke(mount.issue("oss").lease_id),
+        cycles=cycles,
+        repeats=repeats,
+    )
     engine.close()
-    return {
-        "raw_ms": statistics.median(raw_ms),
-        "dynsecrets_ms": statistics.median(ds_ms),
-        "ratio": statistics.median(ratios),
-        "cycles": cycles,
-        "repeats": repeats,
-    }
+    return result
 
 
 def call_counts(ali: FakeAliCloud) -> dict[str, dict[str, int]]:

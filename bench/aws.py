@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from typing import Any
@@ -13,6 +12,7 @@ from dynsecrets.providers.aws.config import Clients
 from dynsecrets.testing.aws import AWSFaults, MotoServer
 
 from ._null import KEY
+from ._overhead import interleaved
 
 POLICY = {
     "Version": "2012-10-17",
@@ -52,30 +52,14 @@ def issuance_overhead(moto: MotoServer, *, cycles: int, repeats: int) -> dict[st
     mount.write_role("ec2", credential_type="iam_user", policy_document=POLICY)
     # The baseline uses a client built exactly as dynsecrets builds its own.
     iam = Clients().get("iam", dict(moto.config()) | {"max_retries": -1})
-    for i in range(5):  # warm both paths (connections, caches)
-        _raw_cycle(iam, -i)
-        engine.revoke(mount.issue("ec2").lease_id)
-    raw_ms, ds_ms, ratios = [], [], []
-    for r in range(repeats):
-        raw = ds = 0.0
-        for i in range(cycles):  # interleaved: the same noise hits both
-            t = time.perf_counter()
-            _raw_cycle(iam, r * cycles + i)
-            raw += time.perf_counter() - t
-            t = time.perf_counter()
-            engine.revoke(mount.issue("ec2").lease_id)
-            ds += time.perf_counter() - t
-        raw_ms.append(raw / cycles * 1e3)
-        ds_ms.append(ds / cycles * 1e3)
-        ratios.append(ds / raw)
+    result = interleaved(
+        lambda i: _raw_cycle(iam, i),
+        lambda: engine.revoke(mount.issue("ec2").lease_id),
+        cycles=cycles,
+        repeats=repeats,
+    )
     engine.close()
-    return {
-        "raw_ms": statistics.median(raw_ms),
-        "dynsecrets_ms": statistics.median(ds_ms),
-        "ratio": statistics.median(ratios),
-        "cycles": cycles,
-        "repeats": repeats,
-    }
+    return result
 
 
 def call_counts(moto: MotoServer) -> dict[str, dict[str, int]]:

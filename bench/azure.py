@@ -5,7 +5,6 @@ same TLS fakes."""
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -18,6 +17,7 @@ from dynsecrets.providers.registry import ProviderRegistry
 from dynsecrets.testing.azure import AzureFakes
 
 from ._null import KEY
+from ._overhead import interleaved
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 #: The fewest Graph/ARM calls each shape needs: (issue, revoke). Dynamic: application,
@@ -66,31 +66,16 @@ def overhead(azure: AzureFakes, *, cycles: int, repeats: int) -> dict[str, Any]:
     mount.write_role("r", azure_roles=json.dumps([{"role_id": READER, "scope": scope}]))
     clients = Clients()
     graph, arm = clients.graph(mount.root_config()), clients.arm(mount.root_config())
-    for i in range(3):  # warm both paths (connections, tokens)
-        _raw_cycle(graph, arm, scope, -i)
-        engine.revoke(mount.issue("r").lease_id)
-    raw_ms, ds_ms, ratios = [], [], []
-    for r in range(repeats):
-        raw = ds = 0.0
-        for i in range(cycles):  # interleaved: the same noise hits both
-            t = time.perf_counter()
-            _raw_cycle(graph, arm, scope, r * cycles + i)
-            raw += time.perf_counter() - t
-            t = time.perf_counter()
-            engine.revoke(mount.issue("r").lease_id)
-            ds += time.perf_counter() - t
-        raw_ms.append(raw / cycles * 1e3)
-        ds_ms.append(ds / cycles * 1e3)
-        ratios.append(ds / raw)
+    result = interleaved(
+        lambda i: _raw_cycle(graph, arm, scope, i),
+        lambda: engine.revoke(mount.issue("r").lease_id),
+        cycles=cycles,
+        repeats=repeats,
+        warmup=3,
+    )
     clients.clear()
     engine.close()
-    return {
-        "raw_ms": statistics.median(raw_ms),
-        "dynsecrets_ms": statistics.median(ds_ms),
-        "ratio": statistics.median(ratios),
-        "cycles": cycles,
-        "repeats": repeats,
-    }
+    return result
 
 
 def call_counts(azure: AzureFakes) -> dict[str, dict[str, int]]:

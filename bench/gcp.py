@@ -3,9 +3,7 @@ making the same calls on the same FakeGoogle (gRPC over TLS)."""
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from collections import Counter
 from typing import Any
 
@@ -14,6 +12,7 @@ from dynsecrets.providers.gcp.clients import GoogleClients
 from dynsecrets.testing.gcp import FakeGoogle
 
 from ._null import KEY
+from ._overhead import interleaved
 
 PROJECT = "fake-project"
 ROLESET = {
@@ -67,28 +66,13 @@ def run(*, quick: bool, repeats: int) -> dict[str, Any]:
         leases: list[Any] = []
         issue = _calls(google, lambda: leases.append(mount.issue("k")))
         revoke = _calls(google, lambda: engine.revoke(leases[0].lease_id))
-        raw_ms, ds_ms, ratios = [], [], []
-        for _ in range(repeats):
-            raw_s = ds_s = 0.0
-            for _ in range(cycles):  # interleaved: the same noise hits both
-                t = time.perf_counter()
-                _raw_cycle(raw, account)
-                raw_s += time.perf_counter() - t
-                t = time.perf_counter()
-                engine.revoke(mount.issue("k").lease_id)
-                ds_s += time.perf_counter() - t
-            raw_ms.append(raw_s / cycles * 1e3)
-            ds_ms.append(ds_s / cycles * 1e3)
-            ratios.append(ds_s / raw_s)
+        overhead = interleaved(
+            lambda _i: _raw_cycle(raw, account),
+            lambda: engine.revoke(mount.issue("k").lease_id),
+            cycles=cycles,
+            repeats=repeats,
+            warmup=0,  # warmed above, before the calls were counted
+        )
         raw.close()
         engine.close()
-    return {
-        "calls": {"issue": issue, "revoke": revoke, "minimum": MINIMUM},
-        "overhead": {
-            "raw_ms": statistics.median(raw_ms),
-            "dynsecrets_ms": statistics.median(ds_ms),
-            "ratio": statistics.median(ratios),
-            "cycles": cycles,
-            "repeats": repeats,
-        },
-    }
+    return {"calls": {"issue": issue, "revoke": revoke, "minimum": MINIMUM}, "overhead": overhead}
