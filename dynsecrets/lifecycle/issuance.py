@@ -30,6 +30,7 @@ from ..store.base import LeaseRecord
 from ..ttl import parse_duration
 from .events import error_text
 from .limits import latest_expiry
+from .revocation import undo
 
 if TYPE_CHECKING:
     from ..store.base import MountRecord
@@ -265,7 +266,7 @@ def rollback(
     role = stored.role if stored is not None else ""
     try:
         with core.deadline("rollback"):
-            core.retry.call(lambda: provider.revoke(config, plan, None))
+            core.retry.call(lambda: undo(provider, config, plan, None))
     except Exception as exc:
         log.warning("rollback of %s failed; the worker will retry: %s", lease_id, exc)
         rec = core.store.get_lease(lease_id)

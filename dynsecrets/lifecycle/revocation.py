@@ -132,7 +132,7 @@ def revoke_record(
             # A slot of the mount's limiter first (waiting for one is not the
             # operation's time), then the deadline for its calls.
             with core.limited(rec.mount), core.deadline("revoke"):
-                core.retry.call(lambda: provider.revoke(config, rec.plan, rec.revocation))
+                core.retry.call(lambda: undo(provider, config, rec.plan, rec.revocation))
     except DynSecretsError as exc:
         if force:
             log.warning("force-revoked %s although the cloud refused: %s", rec.lease_id, exc)
@@ -152,6 +152,20 @@ def revoke_record(
     log.info("revoked lease %s (%s)", rec.lease_id, reason)
     core.events.emit(_EVENT.get(reason, "revoke"), rec.lease_id, rec.mount, rec.role)
     return None
+
+
+def undo(
+    provider: Provider,
+    config: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    revocation: Mapping[str, Any] | None,
+) -> None:
+    """Remove what a stored plan made: a role operation's plan (the engine stored it
+    before a role write or delete) goes to ``undo_role``, a lease's to ``revoke``."""
+    if plan.get("role_op"):
+        provider.undo_role(config, plan)
+    else:
+        provider.revoke(config, plan, revocation)
 
 
 def _defer(core: Core, rec: LeaseRecord, exc: DynSecretsError, reason: str) -> None:

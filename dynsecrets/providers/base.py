@@ -243,10 +243,10 @@ class Provider(abc.ABC):
         before any call; None when there are none (the default).
 
         The engine stores the plan as a pending role operation, claimed like a
-        pending lease, then calls :meth:`apply_role`. If the process dies, recovery
-        passes the plan to :meth:`revoke` with ``revocation=None``: a provider that
-        plans roles must send plans holding ``"role_op"`` on to :meth:`undo_role`.
-        No cloud calls; JSON-serialisable; must contain the key ``"role_op"``."""
+        pending lease, then calls :meth:`apply_role`. On failure, or after the process
+        died (recovery), the engine passes the plan to :meth:`undo_role`: it tells a
+        role plan from a lease's by the key ``"role_op"``, which the plan must hold.
+        No cloud calls; JSON-serialisable."""
         return None
 
     def apply_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:

@@ -210,10 +210,6 @@ class AzureProvider(Provider):
         plan: Mapping[str, Any],
         revocation: Mapping[str, Any] | None,
     ) -> None:
-        if plan.get("role_op"):
-            # A role operation the engine stored before its first call (recovery).
-            self.undo_role(config, plan)
-            return
         graph = self._graph(config)
         if plan["mode"] in ("existing", "persisted"):
             passwords.revoke(graph, self._retry, plan, revocation)

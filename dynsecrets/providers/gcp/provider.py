@@ -217,10 +217,6 @@ class GCPProvider(Provider):
         plan: Mapping[str, Any],
         revocation: Mapping[str, Any] | None,
     ) -> None:
-        if plan.get("role_op"):
-            # A role operation the engine stored before its first call (recovery).
-            self.undo_role(config, plan)
-            return
         if plan.get("type") == "key":
             keys.revoke_key(
                 self.clients.get(config), self.context.retry, self.ledger, plan, revocation
