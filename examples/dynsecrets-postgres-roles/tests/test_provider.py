@@ -191,6 +191,22 @@ def test_tidy_finds_logins_without_leases(db: Mount, admin: Any, engine: Engine)
     engine.revoke(kept.lease_id)
 
 
+def test_a_broken_pooled_connection_is_replaced(db: Mount, admin: Any, engine: Engine) -> None:
+    db.write_role("app", creation_statements=CREATE)
+    for _ in range(3):  # the first call proves the credentials, the rest use the pool
+        engine.revoke(db.issue("app").lease_id)
+    # The server drops the pool's sessions (a restart, a failover, an idle timeout).
+    killed = admin.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'dynsecrets-postgres-roles'"
+    ).fetchone()[0]
+    assert killed >= 1
+    lease = db.issue("app")  # a dead pooled connection is replaced, not fatal
+    assert _login(admin, lease.data["username"])[0]
+    engine.revoke(lease.lease_id)
+    assert not _login(admin, lease.data["username"])[0]
+
+
 def test_expiration_is_utc(db: Mount, admin: Any) -> None:
     db.write_role("app", creation_statements=CREATE)
     with db.lease("app", ttl="10m") as lease:

@@ -160,6 +160,8 @@ class PostgresRolesProvider(Provider):
                         "password": config.get("password") or None,
                         "connect_timeout": 10,
                         "autocommit": True,
+                        # Names our sessions in pg_stat_activity, for operators.
+                        "application_name": "dynsecrets-postgres-roles",
                     },
                     check=ConnectionPool.check_connection,
                     open=False,
@@ -173,7 +175,30 @@ class PostgresRolesProvider(Provider):
     def _connect(self, config: Mapping[str, Any], operation: str) -> Iterator[Any]:
         from psycopg_pool import PoolTimeout
 
-        pool = self._pool(config)
+        key = (config["connection_url"], config.get("username"), config.get("password"))
+        with self._pools_lock:
+            pool = self._pools.get(key)
+        if pool is None:
+            # The first use of these credentials connects directly: a wrong role or
+            # password fails at once with the server's own error, not after a pool's
+            # wait. Once they have worked, later calls share a pool.
+            import psycopg
+
+            with self._errors(operation):
+                conn = psycopg.connect(
+                    config["connection_url"],
+                    user=config.get("username") or None,
+                    password=config.get("password") or None,
+                    connect_timeout=10,
+                    autocommit=True,
+                )
+            try:
+                with self._errors(operation):
+                    yield conn
+            finally:
+                conn.close()
+            self._pool(config)
+            return
         try:
             with self._errors(operation), pool.connection(timeout=10) as conn:
                 yield conn
