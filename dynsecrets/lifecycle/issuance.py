@@ -74,22 +74,14 @@ def issue(
         lease_ttl = min(lease_ttl, max_ttl)
 
     now = core.clock.now()
-    if not caps.leased:
-        request = IssueRequest(
-            mount=path,
-            role_name=role_name,
-            role=fields,
-            lease_id="",
-            ttl=lease_ttl,
-            now=now,
-            options=options,
-            requested_ttl=requested,
-            max_ttl=max_ttl,
-            store_id=core.store_id,
-        )
-        return _issue_unleased(core, provider, config, request, warnings)
-    _check_cap(core, rec, role_name, fields)
-    lease_id = new_lease_id(path, lease_path or provider.lease_path(role_name, fields, options))
+    leased = caps.leased
+    if leased:
+        _check_cap(core, rec, role_name, fields)
+    lease_id = (
+        new_lease_id(path, lease_path or provider.lease_path(role_name, fields, options))
+        if leased
+        else ""
+    )
     request = IssueRequest(
         mount=path,
         role_name=role_name,
@@ -102,6 +94,8 @@ def issue(
         max_ttl=max_ttl,
         store_id=core.store_id,
     )
+    if not leased:
+        return _issue_unleased(core, provider, config, request, warnings)
     plan = provider.plan(config, request)
     # Write-ahead: the plan is durable, and claimed by this issuer, before the first
     # cloud call. It is due when the claim lapses; the heartbeat moves both.
