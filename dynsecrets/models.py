@@ -256,10 +256,16 @@ class LeaseInfo:
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: float | None = None
+    #: Who asked for it (``engine.acting_as``, ``actor=``, the CLI's user); "" if unknown.
+    actor: str = ""
 
     @property
     def expires(self) -> dt.datetime:
         return _utc(self.expires_at)
+
+    def age(self, now: float) -> int:
+        """Seconds since the lease was issued."""
+        return max(0, round(now - self.issued_at))
 
     def ttl(self, now: float) -> int:
         return max(0, round(self.expires_at - now))

@@ -171,9 +171,15 @@ class Mount:
         self._core.events.record("role.delete", f"{self.path}/roles/{name}")
 
     # -- leases ---------------------------------------------------------------------------
-    def issue(self, role: str, *, ttl: int | str | None = None, **options: Any) -> Lease:
-        """Create a credential for ``role``; the lease is stored before the cloud is called."""
-        return self.engine._issue(self.path, role, ttl, options)
+    def issue(
+        self, role: str, *, ttl: int | str | None = None, actor: str | None = None, **options: Any
+    ) -> Lease:
+        """Create a credential for ``role``; the lease is stored before the cloud is called.
+        ``actor``: who it is for (else ``engine.acting_as``'s, else the engine's)."""
+        if actor is None:
+            return self.engine._issue(self.path, role, ttl, options)
+        with self.engine.acting_as(actor):
+            return self.engine._issue(self.path, role, ttl, options)
 
     def role_action(self, name: str, action: str, **options: Any) -> dict[str, Any] | None:
         """Run a role-level action the provider declares (GCP: ``rotate-key``)."""

@@ -81,6 +81,10 @@ class Events:
             except Exception:
                 log.exception("event subscriber %r failed", callback)
 
+    def current_actor(self) -> str:
+        """Who the operation in progress is for: ``acting_as``, else the engine's actor."""
+        return _actor.get() or self.actor or ""
+
     @contextlib.contextmanager
     def acting_as(self, actor: str) -> Iterator[None]:
         token = _actor.set(actor)

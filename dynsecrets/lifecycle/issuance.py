@@ -29,6 +29,7 @@ from ..providers.base import IssueRequest, Provider
 from ..store.base import LeaseRecord
 from ..ttl import parse_duration
 from .events import error_text
+from .leases import ACTOR_KEY
 from .limits import latest_expiry
 from .revocation import undo
 
@@ -93,10 +94,14 @@ def issue(
         requested_ttl=requested,
         max_ttl=max_ttl,
         store_id=core.store_id,
+        actor=core.events.current_actor(),
     )
     if not leased:
         return _issue_unleased(core, provider, config, request, warnings)
     plan = provider.plan(config, request)
+    if request.actor:
+        # Kept with the lease (``lease list`` shows who asked), never sent anywhere.
+        plan = {**plan, ACTOR_KEY: request.actor}
     # Write-ahead: the plan is durable, and claimed by this issuer, before the first
     # cloud call. It is due when the claim lapses; the heartbeat moves both.
     claim_deadline = core.heartbeat.deadline()
@@ -190,6 +195,9 @@ def _issue_unleased(
     since nothing could be cleaned up; the audit log still records it."""
     path, role_name = request.mount, request.role_name
     plan = provider.plan(config, request)
+    if request.actor:
+        # Kept with the lease (``lease list`` shows who asked), never sent anywhere.
+        plan = {**plan, ACTOR_KEY: request.actor}
     try:
         with core.deadline("issue"):
             issued = provider.issue(config, request, plan)

@@ -12,7 +12,18 @@ if TYPE_CHECKING:
     from ..store.base import LeaseRecord
     from .core import Core
 
-__all__ = ["info", "lease_record", "under"]
+__all__ = ["ACTOR_KEY", "TASK_KEY", "info", "is_task", "lease_record", "under"]
+
+#: The plan key under which the engine keeps who asked for a lease.
+ACTOR_KEY = "_actor"
+#: The plan key of a scheduled task's row (a rotation), which shares the lease table
+#: for its claims, retries and backoff but is not a lease.
+TASK_KEY = "_task"
+
+
+def is_task(rec: LeaseRecord) -> bool:
+    return TASK_KEY in rec.plan
+
 
 # Vault's lease ids are a few dozen characters; anything this long is not one.
 _MAX_LEASE_ID = 512
@@ -23,7 +34,7 @@ def lease_record(core: Core, lease_id: str) -> LeaseRecord:
         raise LeaseNotFound(f"lease ids are strings, got {type(lease_id).__name__}")
     check_text(lease_id, "lease_id")
     rec = None if len(lease_id) > _MAX_LEASE_ID else core.store.get_lease(lease_id)
-    if rec is None:
+    if rec is None or is_task(rec):
         raise LeaseNotFound(f"no lease {show(lease_id)}; it may have expired or been revoked")
     return rec
 
@@ -36,13 +47,14 @@ def under(core: Core, prefix: str, *, state: str | None = None) -> list[LeaseRec
     if state is not None and state not in LeaseState.ALL:
         raise ValidationError("state", f"must be one of {', '.join(LeaseState.ALL)}")
     if not prefix:
-        return core.store.list_leases(state=state)
+        return [r for r in core.store.list_leases(state=state) if not is_task(r)]
     exact = core.store.get_lease(prefix)
-    if exact is not None and (state is None or exact.state == state):
+    if exact is not None and (state is None or exact.state == state) and not is_task(exact):
         return [exact]
     # Path semantics, as Vault: "aws/creds/ec2" covers "aws/creds/ec2/..." but not
     # "aws/creds/ec2-read-only/...".
-    return core.store.list_leases(prefix.rstrip("/") + "/", state=state)
+    found = core.store.list_leases(prefix.rstrip("/") + "/", state=state)
+    return [r for r in found if not is_task(r)]
 
 
 def info(rec: LeaseRecord) -> LeaseInfo:
@@ -58,6 +70,7 @@ def info(rec: LeaseRecord) -> LeaseInfo:
         max_expires_at=rec.max_expires_at,
         attempts=rec.attempts,
         last_error=rec.last_error,
+        actor=str(rec.plan.get(ACTOR_KEY) or ""),
         next_attempt_at=rec.due_at
         if rec.state in (LeaseState.REVOKING, LeaseState.IRREVOCABLE)
         else None,

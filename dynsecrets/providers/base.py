@@ -31,6 +31,7 @@ from ..models import Capabilities
 from ..retry import RetryPolicy
 from ..schema import Schema
 from .routes import DEFAULT_ROUTES, Route
+from .static import SecretInfo, StaticSecret
 
 __all__ = [
     "IssueRequest",
@@ -39,6 +40,8 @@ __all__ = [
     "Provider",
     "ProviderContext",
     "RevokeErrors",
+    "SecretInfo",
+    "StaticSecret",
 ]
 
 
@@ -72,6 +75,10 @@ class IssueRequest:
     max_ttl: int | None = None
     #: The store's id: tag created identities with it (tidy deletes only its own).
     store_id: str = ""
+    #: Who asked (a person or service, from ``engine.acting_as``/``actor=``, the CLI's
+    #: ``$USER`` or ``-actor``, a server token's display name); "" when unknown. Put it
+    #: where the cloud keeps it (a tag, a description), sanitised to the cloud's rules.
+    actor: str = ""
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
@@ -128,6 +135,14 @@ class Provider(abc.ABC):
     request_schema: ClassVar[Schema] = Schema({}, what="request")
     #: The Vault paths this provider serves under its mount (see :mod:`.routes`).
     routes: ClassVar[tuple[Route, ...]] = DEFAULT_ROUTES
+    #: Fields of ``static-roles/<name>`` that name an existing identity (AWS
+    #: ``username``); None: this provider has no static roles. The engine adds
+    #: ``rotation_period`` and ``rotation_grace_period`` (see :mod:`.static`).
+    static_role_schema: ClassVar[Schema | None] = None
+    #: How many secrets the cloud lets one identity have (AWS and RAM: 2 access keys).
+    static_secret_limit: ClassVar[int | None] = None
+    #: The shortest ``rotation_period`` (seconds) this provider accepts.
+    min_rotation_period: ClassVar[int] = 60
     #: The role field that holds a role's kind, for providers with several kinds of
     #: role under different paths (GCP: roleset, static-account, ...).
     role_kind_field: ClassVar[str] = "kind"
@@ -279,6 +294,51 @@ class Provider(abc.ABC):
         """Run a role-level action a route declares (e.g. GCP's ``rotate-key``)."""
         raise PermanentProviderError(
             f"provider {self.name!r} has no role action {action!r}", operation=action
+        )
+
+    # -- static roles (optional; see :mod:`.static`) -----------------------------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        """The identity's secrets now. Raise :class:`ValidationError` naming the field
+        when the identity does not exist (AWS ``username``)."""
+        raise self._no_static()
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        """Create one new secret for the identity. Never retried blindly: after an
+        unclear failure the engine lists the secrets and deletes the unknown one."""
+        raise self._no_static()
+
+    def static_check(  # noqa: B027 (optional: a secret that works at once needs no check)
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        """Return once ``secret`` works (poll within the operation deadline); raise a
+        ProviderError when it never does."""
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        """Delete one secret of the identity. Idempotent: "not found" is success."""
+        raise self._no_static()
+
+    def _no_static(self) -> PermanentProviderError:
+        return PermanentProviderError(
+            f"provider {self.name!r} has no static roles (it cannot rotate an existing "
+            "identity's secret)",
+            operation="static_role",
+            code="NotSupported",
+        )
+
+    # -- verification (optional) ---------------------------------------------------------
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        """Check against the cloud that the root credential works (raise a
+        ProviderError when it does not) and return the permissions it lacks for the
+        calls this provider makes: for ``role``, or for config-level calls (rotate,
+        tidy) when ``role`` is None. ``[]``: all allowed. The default cannot check."""
+        raise PermanentProviderError(
+            f"provider {self.name!r} cannot verify permissions",
+            operation="verify",
+            code="NotSupported",
         )
 
     def close(self) -> None:  # noqa: B027
