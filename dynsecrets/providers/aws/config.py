@@ -1,20 +1,19 @@
-"""Root config (``<mount>/config/root``) and the boto3 clients built from it."""
+"""Root config (``<mount>/config/root``): its fields and their rules."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
-import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from ...errors import ValidationError
 from ...schema import Field, Schema
-from .errors import import_boto3
 from .names import DEFAULT_TEMPLATE, check_template
+from .roles import check_external_id, check_role_arn, check_session_name
 
 #: What AWS's own access key ids look like (AKIA..., ASIA...).
 AWS_ACCESS_KEY = re.compile(r"[A-Z0-9]{16,128}")
@@ -69,18 +68,43 @@ def _check_endpoint(value: str) -> None:
         )
 
 
+REGION = r"[a-z]{2}(-[a-z]+)+-\d{1,2}"
+
+
+def _check_endpoints(values: list[str]) -> None:
+    for n, value in enumerate(values, 1):
+        try:
+            _check_endpoint(value)
+        except ValueError as exc:
+            raise ValueError(f"endpoint {n} {exc}") from exc
+
+
 CONFIG_SCHEMA = Schema(
     {
         "access_key": Field(
             "str", max_length=128, check=_check_access_key, doc="root access key id"
         ),
         "secret_key": Field("str", secret=True, max_length=256, doc="root secret access key"),
-        "region": Field("str", pattern=r"[a-z]{2}(-[a-z]+)+-\d{1,2}", doc="AWS region"),
+        "region": Field("str", pattern=REGION, doc="AWS region"),
         "iam_endpoint": Field(
             "str", max_length=2048, check=_check_endpoint, doc="IAM endpoint URL (emulators)"
         ),
         "sts_endpoint": Field(
             "str", max_length=2048, check=_check_endpoint, doc="STS endpoint URL"
+        ),
+        "sts_region": Field("str", pattern=REGION, doc="region of sts_endpoint (default: region)"),
+        "sts_fallback_endpoints": Field(
+            "list", default=[], check=_check_endpoints, doc="STS endpoints tried in order after it"
+        ),
+        "sts_fallback_regions": Field(
+            "list", default=[], pattern=REGION, doc="the region of each fallback endpoint"
+        ),
+        "role_arn": Field(
+            "str", check=check_role_arn, doc="assume this role for every call (root credential)"
+        ),
+        "external_id": Field("str", check=check_external_id, doc="external id for role_arn"),
+        "role_session_name": Field(
+            "str", check=check_session_name, doc="session name for role_arn (default dynsecrets)"
         ),
         "max_retries": Field(
             "int", default=-1, minimum=-1, doc="botocore retries; -1: none (dynsecrets retries)"
@@ -105,6 +129,17 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         missing = "secret_key" if config["access_key"] else "access_key"
         raise ValidationError(
             missing, "set both access_key and secret_key, or neither (the default credential chain)"
+        )
+    for field in ("external_id", "role_session_name"):
+        if config.get(field) and not config.get("role_arn"):
+            raise ValidationError(field, "only applies with role_arn (the role to assume); set it")
+    endpoints = config.get("sts_fallback_endpoints") or []
+    regions = config.get("sts_fallback_regions") or []
+    if len(endpoints) != len(regions):
+        raise ValidationError(
+            "sts_fallback_regions",
+            f"has {len(regions)} regions for {len(endpoints)} sts_fallback_endpoints; give "
+            "one region per endpoint, in the same order",
         )
     emulated = config.get("iam_endpoint") or config.get("sts_endpoint")
     if config["access_key"] and not emulated and not AWS_ACCESS_KEY.fullmatch(config["access_key"]):
@@ -138,72 +173,3 @@ def partition_of(region: str) -> str:
     if re.match(r"us-isob?-", region):
         return "aws-iso-b" if region.startswith("us-isob-") else "aws-iso"
     return "aws"
-
-
-class Clients:
-    """boto3 clients per config, created once and shared (boto3 clients are thread-safe,
-    sessions are not, so creation is serialised)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], Any] = {}
-        self._lock = threading.Lock()
-        self._hooks: list[Callable[[Any], None]] = []
-
-    def instrument(self, hook: Callable[[Any], None]) -> None:
-        """Call ``hook(client)`` on every client, now and later (tests register
-        botocore event handlers this way)."""
-        with self._lock:
-            self._hooks.append(hook)
-            for client in self._cache.values():
-                hook(client)
-
-    def get(
-        self,
-        service: str,
-        config: Mapping[str, Any],
-        *,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        session_token: str | None = None,
-    ) -> Any:
-        ak = access_key or config.get("access_key")
-        sk = secret_key or config.get("secret_key")
-        endpoint = config.get(f"{service}_endpoint")
-        region = resolve_region(config)
-        key = (service, ak, sk, session_token, endpoint, region, config.get("max_retries"))
-        with self._lock:
-            client = self._cache.get(key)
-            if client is None:
-                boto3, botocore_config = import_boto3()
-                # Our RetryPolicy retries inside the operation's deadline; botocore's
-                # own retries on top would multiply the time an outage costs.
-                retries: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1}
-                if (config.get("max_retries") or -1) >= 0:
-                    retries = {"mode": "standard", "max_attempts": int(config["max_retries"]) + 1}
-                session = boto3.Session(  # type: ignore[attr-defined]
-                    aws_access_key_id=ak,
-                    aws_secret_access_key=sk,
-                    aws_session_token=session_token,
-                    region_name=region,
-                )
-                client = session.client(
-                    service,
-                    endpoint_url=endpoint,
-                    config=botocore_config.Config(  # type: ignore[attr-defined]
-                        retries=retries,
-                        connect_timeout=5,
-                        read_timeout=30,
-                        max_pool_connections=32,
-                        user_agent_extra="dynsecrets",
-                    ),
-                )
-                for hook in self._hooks:
-                    hook(client)
-                # Keys minted for a single check (wait until usable) must not pile up.
-                if access_key is None:
-                    self._cache[key] = client
-            return client
-
-    def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()

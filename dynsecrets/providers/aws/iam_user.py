@@ -17,13 +17,16 @@ from ...errors import DynSecretsError, PermanentProviderError, TransientProvider
 from ...providers.base import Issued, RevokeErrors
 from ...retry import RetryPolicy
 from .errors import aws_errors
+from .roles import TAGS_MAX
 
 TAG_MANAGED = "dynsecrets"
 TAG_MOUNT = "dynsecrets:mount"
 TAG_ROLE = "dynsecrets:role"
 TAG_LEASE = "dynsecrets:lease-id"
 TAG_STORE = "dynsecrets:store-id"
-RESERVED_TAGS = (TAG_MANAGED, TAG_MOUNT, TAG_ROLE, TAG_LEASE, TAG_STORE)
+#: Who asked for the credential (IssueRequest.actor), omitted when unknown.
+TAG_ACTOR = "dynsecrets:actor"
+RESERVED_TAGS = (TAG_MANAGED, TAG_MOUNT, TAG_ROLE, TAG_LEASE, TAG_STORE, TAG_ACTOR)
 
 
 def call(retry: RetryPolicy, operation: str, fn: Callable[[], Any]) -> Any:
@@ -42,6 +45,10 @@ def tags_for(plan: Mapping[str, Any]) -> list[dict[str, str]]:
         TAG_LEASE: plan["lease_id"],
         TAG_STORE: plan.get("store_id", ""),
     }
+    # AWS allows 50 tags per user; a role may use 45 (roles.RESERVED_TAGS), so the
+    # actor goes in only while there is room.
+    if plan.get("actor") and len(plan.get("tags", {})) + len(ours) < TAGS_MAX:
+        ours[TAG_ACTOR] = plan["actor"]
     return [{"Key": k, "Value": v} for k, v in {**plan.get("tags", {}), **ours}.items()]
 
 

@@ -135,3 +135,33 @@ def static_prefix(template: str) -> str:
     """The literal text before the first placeholder: used to find our users for tidy."""
     first = next(iter(string.Formatter().parse(template)), None)
     return first[0] if first else ""
+
+
+#: IAM tag values: [\p{L}\p{Z}\p{N}_.:/=+\-@], at most 256 characters.
+TAG_VALUE_MAX = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+#: STS SourceIdentity: 2-64 of [\w+=,.@-] (ASCII, as in AWS's Java pattern).
+SOURCE_IDENTITY_MAX = 64
+
+
+def actor_tag(actor: str) -> str:
+    """``actor`` as an IAM tag value: each other character becomes ``_``, cut to 256."""
+    import unicodedata
+
+    return "".join(
+        c if c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" else "_"
+        for c in actor[:TAG_VALUE_MAX]
+    )
+
+
+def source_identity(actor: str) -> str | None:
+    """``actor`` as an STS SourceIdentity: accents dropped (NFKD), each other character
+    outside [A-Za-z0-9_+=,.@-] made ``_``, cut to 64; None when fewer than 2 remain
+    (AWS refuses those, and a lone ``_`` would name nobody)."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", actor) if not unicodedata.combining(c))
+    value = "".join(c if NAME_CHARS.fullmatch(c) else "_" for c in plain)[:SOURCE_IDENTITY_MAX]
+    if len(value) < 2 or not value.strip("_"):
+        return None
+    return value

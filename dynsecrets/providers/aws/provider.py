@@ -8,16 +8,27 @@ from typing import Any, ClassVar
 
 from ...errors import ValidationError
 from ...models import Capabilities
-from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
-from . import iam_user, sts
-from .config import CONFIG_SCHEMA, Clients, check_config, partition_of, resolve_region
+from ...providers.base import (
+    Issued,
+    IssueRequest,
+    ManagedIdentity,
+    Provider,
+    ProviderContext,
+    SecretInfo,
+    StaticSecret,
+)
+from . import iam_user, static, sts
+from .clients import Clients
+from .config import CONFIG_SCHEMA, check_config, partition_of, resolve_region
 from .names import (
     FEDERATION_NAME_MAX,
     SESSION_NAME_MAX,
     USER_NAME_MAX,
+    actor_tag,
     federation_problem,
     render,
     render_federation_name,
+    source_identity,
     static_prefix,
 )
 from .roles import (
@@ -51,10 +62,13 @@ class AWSProvider(Provider):
     config_schema = CONFIG_SCHEMA
     role_schema = ROLE_SCHEMA
     request_schema = REQUEST_SCHEMA
+    static_role_schema = static.STATIC_ROLE_SCHEMA
+    #: AWS lets an IAM user have two access keys.
+    static_secret_limit = 2
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
-        self.clients = Clients()
+        self.clients = Clients(self.clock)
 
     @property
     def _retry(self) -> Any:
@@ -161,6 +175,7 @@ class AWSProvider(Provider):
                 "policy_name": request.role_name,
                 "tags": dict(role.get("iam_tags", {})),
                 "permissions_boundary_arn": role.get("permissions_boundary_arn"),
+                "actor": actor_tag(request.actor),
             }
         seconds, warnings = sts.duration(kind, role, request.ttl)
         plan = {**base, "duration": seconds, "warnings": warnings}
@@ -180,6 +195,7 @@ class AWSProvider(Provider):
                 role_arn=chosen,
                 external_id=role.get("external_id"),
                 session_tags=dict(role.get("session_tags", {})),
+                source_identity=source_identity(request.actor),
                 session_name=options.get("role_session_name")
                 or self._name(config, request, SESSION_NAME_MAX, "role session name"),
             )
@@ -279,7 +295,7 @@ class AWSProvider(Provider):
             secret_keys=issued.secret_keys,
             expires_at=issued.expires_at,
             env=issued.env,
-            warnings=tuple(warnings),
+            warnings=(*warnings, *issued.warnings),
         )
 
     def revoke(
@@ -297,6 +313,33 @@ class AWSProvider(Provider):
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
         return rotate_root(self.clients, self._retry, self.clock, config, persist)
+
+    # -- static roles ------------------------------------------------------------------
+    def _static_iam(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> Any:
+        return self.clients.get("iam", config, assume=static.assume_for(role))
+
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        return static.secrets(self._static_iam(config, role), self._retry, role)
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        return static.create(self._static_iam(config, role), role, resolve_region(config))
+
+    def static_check(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        data, budget = secret.data, float(config.get("usable_timeout") or 60)
+        probe = self.clients.get(
+            "sts", config, access_key=data["access_key"], secret_key=data["secret_key"]
+        )
+        if not iam_user.wait_until_usable(probe, self.clock, budget):
+            raise static.not_usable(secret.id, budget)
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        static.delete(self._static_iam(config, role), self._retry, role, secret_id)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         iam = self.clients.get("iam", config)

@@ -55,9 +55,12 @@ RESERVED_TAG_KEYS = frozenset(
         "dynsecrets:role",
         "dynsecrets:lease-id",
         "dynsecrets:store-id",
+        "dynsecrets:actor",
     }
 )
-RESERVED_TAGS = len(RESERVED_TAG_KEYS)
+#: Tags dynsecrets always sets; ``dynsecrets:actor`` (who asked) is the sixth, added
+#: only while AWS's 50 leave room for it, so roles written with 45 tags keep working.
+RESERVED_TAGS = len(RESERVED_TAG_KEYS) - 1
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 # AWS's tag pattern [\p{L}\p{Z}\p{N}_.:/=+\-@]: letters, separators (space, not tab or
@@ -169,9 +172,17 @@ def _check_mfa(value: str) -> None:
         raise ValueError("is not an MFA device serial number or ARN")
 
 
-def _check_external_id(value: str) -> None:
+def check_external_id(value: str) -> None:
     if not EXTERNAL_ID.fullmatch(value):
         raise ValueError("must be 2-1224 characters of letters, digits and +=,.@:/-")
+
+
+def check_role_arn(value: str) -> None:
+    _check_role_arns([value])
+
+
+#: STS role session names (AssumeRole's RoleSessionName).
+check_session_name = _check_names("role session name", 2, 64)
 
 
 def _boundary(value: str) -> None:
@@ -187,7 +198,7 @@ ROLE_SCHEMA = Schema(
         "iam_tags": Field("map", default={}, check=_check_tags),
         "role_arns": Field("list", default=[], check=_check_role_arns),
         "session_tags": Field("map", default={}, check=_check_tags),
-        "external_id": Field("str", check=_check_external_id),
+        "external_id": Field("str", check=check_external_id),
         "default_sts_ttl": Field("duration"),
         "max_sts_ttl": Field("duration"),
         "user_path": Field("str", check=_check_user_path),

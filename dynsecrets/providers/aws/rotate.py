@@ -16,7 +16,7 @@ from ...clock import Clock
 from ...errors import PermanentProviderError, ProviderError
 from ...retry import RetryPolicy
 from . import iam_user
-from .config import Clients
+from .clients import Clients, require_keys
 
 _OP = "rotate_root"
 
@@ -28,14 +28,11 @@ def rotate_root(
     config: Mapping[str, Any],
     persist: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
-    if not config.get("access_key"):
-        raise PermanentProviderError(
-            "rotate_root needs access_key and secret_key in config/root; credentials from the "
-            "default chain are not dynsecrets' to rotate",
-            operation=_OP,
-        )
+    require_keys(config, _OP)
     call = iam_user.call
-    iam = clients.get("iam", config)
+    # The base keys are what is rotated, so their own user makes the calls (with
+    # role_arn, the assumed role would be GetUser's subject instead).
+    iam = clients.get("iam", config, base=True)
     user = call(retry, "GetUser", iam.get_user)["User"]["UserName"]
     keys = call(retry, "ListAccessKeys", lambda: iam.list_access_keys(UserName=user))
     ids = [k["AccessKeyId"] for k in keys.get("AccessKeyMetadata", [])]

@@ -141,6 +141,27 @@ def _duration_refused(exc: PermanentProviderError) -> bool:
     return exc.code == "ValidationError" and "DurationSeconds exceeds" in str(exc)
 
 
+def _assume_role(sts: Any, retry: RetryPolicy, kwargs: dict[str, Any], warnings: list[str]) -> Any:
+    """AssumeRole; with SourceIdentity (who asked), once more without it when AWS
+    denies the call: the role's trust policy must allow sts:SetSourceIdentity, and
+    roles written before dynsecrets sent one may not. The lease still works, and
+    the warning says what to add. If the retry is denied too, its error is the
+    real one."""
+    try:
+        return call(retry, "AssumeRole", lambda: sts.assume_role(**kwargs))
+    except PermanentProviderError as exc:
+        if exc.code != "AccessDenied" or "SourceIdentity" not in kwargs:
+            raise
+    plain = {k: v for k, v in kwargs.items() if k != "SourceIdentity"}
+    out = call(retry, "AssumeRole", lambda: sts.assume_role(**plain))
+    warnings.append(
+        f"AssumeRole of {kwargs['RoleArn']} was denied with SourceIdentity (who asked), so "
+        "the session does not name them; allow sts:SetSourceIdentity in that role's trust "
+        "policy (and to the root credential)"
+    )
+    return out
+
+
 def issue(
     sts: Any,
     iam: Any,
@@ -153,6 +174,7 @@ def issue(
 ) -> Issued:
     kind = plan["type"]
     seconds = seconds or plan["duration"]
+    warnings: list[str] = []
     policy, arns = plan.get("policy_document"), list(plan.get("policy_arns", []))
     if plan.get("groups"):
         policy, group_arns = merged_policy(iam, retry, policy, plan["groups"])
@@ -165,12 +187,14 @@ def issue(
             common["PolicyArns"] = [{"arn": a} for a in arns]
     if kind == ASSUMED_ROLE:
         kwargs = {**common, "RoleArn": plan["role_arn"], "RoleSessionName": plan["session_name"]}
+        if plan.get("source_identity"):
+            kwargs["SourceIdentity"] = plan["source_identity"]
         if plan.get("external_id"):
             kwargs["ExternalId"] = plan["external_id"]
         if plan.get("session_tags"):
             kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in plan["session_tags"].items()]
         try:
-            out = call(retry, "AssumeRole", lambda: sts.assume_role(**kwargs))
+            out = _assume_role(sts, retry, kwargs, warnings)
         except PermanentProviderError as exc:
             if not _duration_refused(exc):
                 raise
@@ -207,6 +231,7 @@ def issue(
     }
     return Issued(
         data=data,
+        warnings=tuple(warnings),
         secret_keys=frozenset({"secret_key", "security_token"}),
         expires_at=expires.timestamp(),
         env={
