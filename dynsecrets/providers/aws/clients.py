@@ -66,6 +66,10 @@ def sts_targets(config: Mapping[str, Any]) -> list[tuple[str | None, str]]:
     return [first, *rest]
 
 
+def _utc(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
 def _unreachable(exc: BaseException) -> bool:
     """An endpoint that could not be reached or failed at the server: try the next."""
     from botocore import exceptions as bx
@@ -250,6 +254,7 @@ class Clients:
             }
             if spec.external_id:
                 kwargs["ExternalId"] = spec.external_id
+            started = self.clock.now()
             try:
                 with aws_errors("AssumeRole"):
                     out = sts.assume_role(**kwargs)
@@ -266,11 +271,14 @@ class Clients:
                 "access_key": creds["AccessKeyId"],
                 "secret_key": creds["SecretAccessKey"],
                 "token": creds["SessionToken"],
-                "expiry_time": creds["Expiration"].isoformat(),
+                # The hour is counted on our own clock from before the call, not from
+                # AWS's Expiration: a local clock that is behind AWS's would otherwise
+                # sign with credentials AWS already considers expired.
+                "expiry_time": _utc(started + ASSUMED_DURATION).isoformat(),
             }
 
         def now() -> datetime.datetime:
-            return datetime.datetime.fromtimestamp(self.clock.now(), datetime.timezone.utc)
+            return _utc(self.clock.now())
 
         found = DeferredRefreshableCredentials(refresh, "dynsecrets-assume-role", now)
         self._credentials[key] = found
