@@ -17,7 +17,7 @@ from ...providers.base import (
     SecretInfo,
     StaticSecret,
 )
-from . import iam_user, static, sts
+from . import iam_user, static, sts, verify
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, partition_of, resolve_region
 from .names import (
@@ -340,6 +340,11 @@ class AWSProvider(Provider):
         self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
     ) -> None:
         static.delete(self._static_iam(config, role), self._retry, role, secret_id)
+
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        """GetCallerIdentity, then iam:SimulatePrincipalPolicy for the calls this role
+        (or, for None, rotate_root and tidy) leads to; see :mod:`.verify`."""
+        return verify.verify(self.clients, self._retry, self.clock, config, role)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         iam = self.clients.get("iam", config)

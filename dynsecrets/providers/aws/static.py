@@ -74,7 +74,7 @@ def assume_for(role: Mapping[str, Any]) -> Assume | None:
     )
 
 
-def _no_user(role: Mapping[str, Any], exc: Exception) -> ValidationError:
+def no_user(role: Mapping[str, Any]) -> ValidationError:
     where = f" in the account of {role['assume_role_arn']}" if role.get("assume_role_arn") else ""
     return ValidationError(
         "username",
@@ -97,7 +97,7 @@ def secrets(iam: Any, retry: RetryPolicy, role: Mapping[str, Any]) -> list[Secre
         call(retry, "ListAccessKeys", collect)
     except PermanentProviderError as exc:
         if exc.code == "NoSuchEntity":
-            raise _no_user(role, exc) from exc
+            raise no_user(role) from exc
         raise
     return [SecretInfo(id=k["AccessKeyId"], created_at=k["CreateDate"].timestamp()) for k in items]
 
@@ -111,7 +111,7 @@ def create(iam: Any, role: Mapping[str, Any], region: str) -> StaticSecret:
             key = iam.create_access_key(UserName=user)["AccessKey"]
     except PermanentProviderError as exc:
         if exc.code == "NoSuchEntity":
-            raise _no_user(role, exc) from exc
+            raise no_user(role) from exc
         if exc.code == "LimitExceeded":
             raise PermanentProviderError(
                 f"IAM user {user} already has two access keys, AWS's limit; delete the one "
