@@ -12,7 +12,8 @@ import pytest
 from dynsecrets import Mount
 from dynsecrets.errors import PermanentProviderError
 from dynsecrets.providers.aws.names import actor_tag, source_identity
-from dynsecrets.testing.aws import AWSFaults
+from dynsecrets.testing.aws import AWSFaults, MotoServer
+from dynsecrets.testing.aws_policy import PolicyFront
 
 from .conftest import EC2_POLICY, iam_users
 
@@ -128,3 +129,15 @@ def test_denied_twice_is_the_real_error(aws_mount: Mount, aws_faults: AWSFaults)
     with pytest.raises(PermanentProviderError, match="AccessDenied"):
         aws_mount.issue("app", actor="")  # no SourceIdentity: nothing to retry without
     assert len(_assume_bodies(aws_faults)) == 3
+
+
+def test_source_identity_reaches_the_server(aws_mount: Mount, moto_server: MotoServer) -> None:
+    """What went over the wire, as the server received it (PolicyFront records every
+    request's parameters), not only what botocore serialized."""
+    with PolicyFront(moto_server.url) as front:
+        aws_mount.configure(**front.config("us-west-2"))
+        aws_mount.write_role("app", credential_type="assumed_role", role_arns=[ROLE_ARN])
+        aws_mount.issue("app", actor="deploy-bot@ci")
+        [received] = front.received("AssumeRole")
+    assert received["SourceIdentity"] == "deploy-bot@ci"
+    assert received["RoleArn"] == ROLE_ARN

@@ -306,3 +306,25 @@ def test_broken_credential_is_a_typed_error(provider: AWSProvider, root: Any) ->
     with pytest.raises(PermanentProviderError, match="iam:SimulatePrincipalPolicy") as info:
         provider.verify(config, None)
     assert info.value.code == "AccessDenied"
+
+
+def test_principal_of_an_assumed_role_session(iam: Any) -> None:
+    """A session's ARN drops the role's path; GetRole restores it (else no path)."""
+    from dynsecrets.providers.aws.verify import _principal
+    from dynsecrets.retry import RetryPolicy
+
+    iam.create_role(RoleName="r", Path="/apps/", AssumeRolePolicyDocument=_policy())
+    session = "arn:aws:sts::123456789012:assumed-role/{}/s"
+    retry = RetryPolicy(budget=0)
+    assert (
+        _principal(iam, retry, {}, session.format("r")) == "arn:aws:iam::123456789012:role/apps/r"
+    )
+    assert (
+        _principal(iam, retry, {}, session.format("gone")) == "arn:aws:iam::123456789012:role/gone"
+    )
+    assert _principal(iam, retry, {}, "arn:aws:iam::123456789012:root") is None
+    user = "arn:aws:sts::123456789012:user/moto"  # moto's; AWS says iam
+    assert _principal(iam, retry, {}, user) == "arn:aws:iam::123456789012:user/moto"
+    with pytest.raises(PermanentProviderError, match="users and roles") as info:
+        _principal(iam, retry, {}, "arn:aws:sts::123456789012:federated-user/f")
+    assert info.value.code == "NotSupported"

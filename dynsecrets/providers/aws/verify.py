@@ -122,7 +122,7 @@ def _principal(iam: Any, retry: RetryPolicy, config: Mapping[str, Any], caller: 
         return f"arn:{acct.partition}:iam::{acct.id}:{kind}"
     if kind.startswith("assumed-role/"):
         name = kind.split("/")[1]
-        if config.get("role_arn", "").rsplit("/", 1)[-1] == name:
+        if (config.get("role_arn") or "").rsplit("/", 1)[-1] == name:
             return str(config["role_arn"])
         try:  # the session's ARN drops the role's path: GetRole has it
             got = call(retry, "GetRole", functools.partial(iam.get_role, RoleName=name))
