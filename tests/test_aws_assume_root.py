@@ -207,3 +207,31 @@ def test_sts_falls_back_on_5xx_but_not_on_a_refusal(
     with pytest.raises(PermanentProviderError, match="AccessDenied"):
         aws_mount.issue("app")
     assert aws_faults.calls.count("AssumeRole") == 1  # another endpoint would say the same
+
+
+def test_sts_types_that_refuse_temporary_credentials(
+    aws_mount: Mount, moto_server: MotoServer
+) -> None:
+    aws_mount.write_role("fed", credential_type="federation_token", policy_document=EC2_POLICY)
+    with pytest.raises(ValidationError, match="federation_token role 'fed' cannot") as info:
+        aws_mount.configure(**moto_server.config("us-west-2"), role_arn=ROOT_ROLE)
+    assert info.value.field == "role_arn"
+    aws_mount.delete_role("fed")
+    aws_mount.configure(**moto_server.config("us-west-2"), role_arn=ROOT_ROLE)
+    with pytest.raises(ValidationError, match="GetSessionToken") as info:
+        aws_mount.write_role("st", credential_type="session_token")
+    assert info.value.field == "role_arn"
+
+
+def test_role_chaining_caps_assumed_role_leases_at_one_hour(
+    aws_mount: Mount, moto_server: MotoServer, aws_faults: AWSFaults
+) -> None:
+    aws_mount.configure(**moto_server.config("us-west-2"), role_arn=ROOT_ROLE)
+    aws_mount.write_role(
+        "app", credential_type="assumed_role", role_arns=[ROOT_ROLE], max_sts_ttl="4h"
+    )
+    lease = aws_mount.issue("app", ttl="3h")
+    assert lease.lease_duration <= 3600
+    assert any("assumed role (config role_arn)" in w for w in lease.warnings)
+    _root_session, lease_session = _assumes(aws_faults)
+    assert lease_session["DurationSeconds"] == 3600

@@ -17,7 +17,7 @@ from ...providers.base import (
     SecretInfo,
     StaticSecret,
 )
-from . import iam_user, static, sts, verify
+from . import iam_user, static, sts, tidy, verify
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, partition_of, resolve_region
 from .names import (
@@ -29,7 +29,6 @@ from .names import (
     render,
     render_federation_name,
     source_identity,
-    static_prefix,
 )
 from .roles import (
     ASSUMED_ROLE,
@@ -92,6 +91,20 @@ class AWSProvider(Provider):
         write_role (stored config or None, the role being written)."""
         if config is None:
             return
+        # AWS refuses GetFederationToken and GetSessionToken to temporary credentials.
+        untemporary = sorted(
+            n
+            for n, r in roles.items()
+            if r.get("credential_type") in (FEDERATION_TOKEN, SESSION_TOKEN)
+        )
+        if config.get("role_arn") and untemporary:
+            kind = roles[untemporary[0]]["credential_type"]
+            raise ValidationError(
+                "role_arn",
+                f"the {kind} role {untemporary[0]!r} cannot be issued with an assumed role's "
+                "temporary credentials (AWS refuses GetFederationToken and GetSessionToken to "
+                "them); configure an IAM user's keys without role_arn, or use assumed_role",
+            )
         federated = sorted(
             n for n, r in roles.items() if r.get("credential_type") == FEDERATION_TOKEN
         )
@@ -274,6 +287,14 @@ class AWSProvider(Provider):
                     "role's MaxSessionDuration"
                 )
                 seconds = limit
+        if plan["type"] == ASSUMED_ROLE and config.get("role_arn") and seconds > sts.CHAINED_MAX:
+            # Role chaining (the root is itself an assumed role): AWS's limit is one hour.
+            warnings.append(
+                f"TTL {seconds}s was lowered to {sts.CHAINED_MAX}s: the root credential is an "
+                "assumed role (config role_arn), and AWS limits a role assumed from one to "
+                "one hour"
+            )
+            seconds = sts.CHAINED_MAX
         try:
             issued = sts.issue(
                 self.clients.get("sts", config),
@@ -347,37 +368,7 @@ class AWSProvider(Provider):
         return verify.verify(self.clients, self._retry, self.clock, config, role)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
-        iam = self.clients.get("iam", config)
-        prefix = static_prefix(config["username_template"])
-        found: list[ManagedIdentity] = []
-        users: list[dict[str, Any]] = []
-
-        def list_users() -> None:
-            users.clear()
-            for page in iam.get_paginator("list_users").paginate():
-                users.extend(page.get("Users", []))
-
-        iam_user.call(self._retry, "ListUsers", list_users)
-        for user in users:
-            if not user["UserName"].startswith(prefix):
-                continue
-            tags = iam_user.call(
-                self._retry,
-                "ListUserTags",
-                functools.partial(iam.list_user_tags, UserName=user["UserName"]),
-            )
-            tag = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
-            if tag.get(iam_user.TAG_MOUNT) == mount and tag.get(iam_user.TAG_MANAGED) == "true":
-                found.append(
-                    ManagedIdentity(
-                        id=user["UserName"],
-                        lease_id=tag.get(iam_user.TAG_LEASE),
-                        store_id=tag.get(iam_user.TAG_STORE),
-                        created_at=user["CreateDate"].timestamp(),
-                        details={"path": user.get("Path", "/")},
-                    )
-                )
-        return found
+        return tidy.list_managed(self.clients.get("iam", config), self._retry, config, mount)
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         plan = {"type": IAM_USER, "user_name": identity.id, "policy_arns": [], "groups": []}

@@ -25,6 +25,8 @@ DEFAULT_STS_TTL = 3600  # Vault's, when neither the request nor default_sts_ttl 
 MIN_STS_TTL = 900
 #: The longest each call grants (AssumeRole: the role's MaxSessionDuration, at most 12 h).
 MAX_STS_TTL = {ASSUMED_ROLE: 12 * 3600, FEDERATION_TOKEN: 36 * 3600, SESSION_TOKEN: 36 * 3600}
+#: AssumeRole made with an assumed role's credentials (role chaining) lasts at most 1 h.
+CHAINED_MAX = 3600
 #: How long a role's MaxSessionDuration (from GetRole) is trusted before it is read again.
 ROLE_LIMIT_TTL = 300.0
 
