@@ -9,11 +9,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...errors import DynSecretsError, PermanentProviderError, TransientProviderError
+from ...errors import DynSecretsError, PermanentProviderError
 from ...retry import RetryPolicy
-from .clients import Clients, call_timeout, credentials_from_info
+from .clients import Clients, call_timeout
 from .config import credentials_info
 from .errors import google_errors
+from .usable import wait_until_usable
 
 __all__ = ["rotate_root"]
 
@@ -49,24 +50,20 @@ def rotate_root(
     key = retry.call(create)
     new_text = key.private_key_data.decode()
     new_info = json.loads(new_text)
-    tries = [0]
 
     def prove() -> None:
-        creds, request = credentials_from_info(new_info, config.get("ca_bundle"))
-        try:
-            with google_errors("prove new key"):
-                creds.refresh(request)
-        except PermanentProviderError as exc:
-            # Google may refuse a brand-new key for a few seconds (eventual consistency).
-            tries[0] += 1
-            if tries[0] < 8:
-                raise TransientProviderError(
-                    "the new key is not accepted yet", operation="rotate_root", code=exc.code
-                ) from exc
-            raise
+        # Google may refuse a brand-new key for a few seconds (eventual consistency):
+        # poll the token endpoint within the operation's deadline.
+        if not wait_until_usable(new_info, config.get("ca_bundle"), retry.clock):
+            raise PermanentProviderError(
+                "the new root key was not accepted by the token endpoint within the "
+                "operation's deadline; it was deleted and the old key kept",
+                operation="rotate_root",
+                code="NOT_USABLE",
+            )
 
     try:
-        retry.call(prove)
+        prove()
     except BaseException:
         # Never persist an unproven key; and do not leave it behind.
         try:
