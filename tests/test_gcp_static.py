@@ -64,9 +64,7 @@ def test_schema_accepts_the_real_limits() -> None:
     assert schema is not None
     for account in ("abcdef", "a" * 30, "a-1-b-2-c"):
         email = f"{account}@my-project-123.iam.gserviceaccount.com"
-        assert schema.validate({"service_account_email": email}) == {
-            "service_account_email": email
-        }
+        assert schema.validate({"service_account_email": email}) == {"service_account_email": email}
     with pytest.raises(ValidationError) as caught:
         schema.validate({})
     assert caught.value.field == "service_account_email"
