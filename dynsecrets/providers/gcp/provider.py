@@ -16,6 +16,7 @@ from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
 from ...providers.routes import Route
 from ...providers.static import SecretInfo, StaticSecret
 from . import accounts, keys, static_keys, tokens
+from . import verify as verify_mod
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
 from .roles import (
@@ -291,6 +292,11 @@ class GCPProvider(Provider):
             self.context.retry,
             role["service_account_email"],
             secret_id,
+        )
+
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        return verify_mod.verify(
+            self.clients.get(config), self.context.retry, config, role, _bindings(role)
         )
 
     def rotate_root(
