@@ -190,7 +190,8 @@ class GoogleState:
                 "INVALID_ARGUMENT",
                 "Account id must be 6-30 characters matching [a-z]([-a-z0-9]*[a-z0-9]).",
             )
-        if len(display_name) > 100 or len(description) > 256:
+        # Google counts UTF-8 bytes: displayName at most 100, description 256.
+        if len(display_name.encode()) > 100 or len(description.encode()) > 256:
             raise FakeError("INVALID_ARGUMENT", "display name or description too long")
         email = f"{account_id}@{project}.iam.gserviceaccount.com"
         with self.lock:
