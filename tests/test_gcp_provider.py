@@ -479,8 +479,9 @@ def test_static_account_switch_releases_the_old_bindings(
 
 def test_unsupported_rotate_says_what_to_do(gcp_engine: Engine, gcp_mount: Mount) -> None:
     gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET)
-    with pytest.raises(PermanentProviderError, match="revoke_leases=True"):
+    with pytest.raises(PermanentProviderError, match="revoke_leases=True") as caught:
         gcp_engine.write("gcp/roleset/my-set/rotate")
+    assert caught.value.code == "NotSupported"
     assert gcp_engine.write("gcp/roleset/my-set/rotate-key")["rotated"] is False
 
 

@@ -262,10 +262,16 @@ class GCPProvider(Provider):
                 "rotated": False,
                 "reason": "no key is held: tokens come from iamcredentials.generateAccessToken",
             }
+        # Replacing the account changes the stored role (its service_accounts), which
+        # a role action cannot do; it needs a role write through the role-level
+        # write-ahead. Edits of bindings never need it: they are applied in place.
         raise PermanentProviderError(
-            f"{action} is not supported yet for {role_name!r}: delete the roleset with "
-            "revoke_leases=True and write it again (a new account)",
+            f"{action} is not supported yet for {role_name!r}: bindings edits apply in "
+            "place and keep the account, so rotate only to replace a compromised "
+            "account: delete the roleset with revoke_leases=True and write it again "
+            "(a new account)",
             operation=action,
+            code="NotSupported",
         )
 
     # -- static roles: an existing account's keys, rotated by the engine -------------------
