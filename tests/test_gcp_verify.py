@@ -92,6 +92,7 @@ def test_permission_granted_on_one_account_only(gcp_mount: Mount, google: FakeGo
         "iam.serviceAccounts.list",
         "iam.serviceAccounts.get",
         "iam.serviceAccounts.delete",
+        "iam.serviceAccountKeys.list",
         "iam.serviceAccountKeys.create",
         "iam.serviceAccountKeys.delete",
     ]

@@ -9,16 +9,29 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...errors import DynSecretsError, PermanentProviderError
+from ...errors import DynSecretsError, PermanentProviderError, TransientProviderError
 from ...retry import RetryPolicy
 from .clients import Clients, call_timeout
 from .config import credentials_info
 from .errors import google_errors
+from .keys import list_user_keys
 from .usable import wait_until_usable
 
 __all__ = ["rotate_root"]
 
 log = logging.getLogger("dynsecrets")
+
+
+def _delete_quietly(clients: Any, key_name: str) -> None:
+    clients.ensure_token("DeleteServiceAccountKey")
+    try:
+        with google_errors("DeleteServiceAccountKey"):
+            clients.iam.delete_service_account_key(
+                name=key_name, retry=None, timeout=call_timeout()
+            )
+    except DynSecretsError as exc:
+        if getattr(exc, "code", None) != "NOT_FOUND":
+            raise
 
 
 def rotate_root(
@@ -38,14 +51,25 @@ def rotate_root(
     email, old_id = info["client_email"], info["private_key_id"]
     name = f"projects/-/serviceAccounts/{email}"
 
+    # The keys the account has before the create: a create whose reply was lost is
+    # reconciled against them before it is tried again, never repeated blindly (an
+    # extra root key would count against Google's 10 and never be deleted).
+    known = {k.name for k in retry.call(lambda: list_user_keys(old, email))}
+
     def create() -> Any:
         old.ensure_token("CreateServiceAccountKey")
-        with google_errors("CreateServiceAccountKey"):
-            return old.iam.create_service_account_key(
-                request={"name": name, "private_key_type": 2, "key_algorithm": 2},
-                retry=None,
-                timeout=call_timeout(),
-            )
+        try:
+            with google_errors("CreateServiceAccountKey"):
+                return old.iam.create_service_account_key(
+                    request={"name": name, "private_key_type": 2, "key_algorithm": 2},
+                    retry=None,
+                    timeout=call_timeout(),
+                )
+        except TransientProviderError:
+            for k in list_user_keys(old, email):
+                if k.name not in known:
+                    _delete_quietly(old, k.name)
+            raise
 
     key = retry.call(create)
     new_text = key.private_key_data.decode()
@@ -67,11 +91,7 @@ def rotate_root(
     except BaseException:
         # Never persist an unproven key; and do not leave it behind.
         try:
-            old.ensure_token("DeleteServiceAccountKey")
-            with google_errors("DeleteServiceAccountKey"):
-                old.iam.delete_service_account_key(
-                    name=key.name, retry=None, timeout=call_timeout()
-                )
+            _delete_quietly(old, key.name)
         except DynSecretsError as exc:
             log.warning("could not delete the unproven key %s: %s", key.name, exc)
         raise
@@ -79,17 +99,6 @@ def rotate_root(
     persist(new_config)
     fresh = clients.get(new_config)
 
-    def delete_old() -> None:
-        fresh.ensure_token("DeleteServiceAccountKey")
-        try:
-            with google_errors("DeleteServiceAccountKey"):
-                fresh.iam.delete_service_account_key(
-                    name=f"{name}/keys/{old_id}", retry=None, timeout=call_timeout()
-                )
-        except DynSecretsError as exc:
-            if getattr(exc, "code", None) != "NOT_FOUND":
-                raise
-
     if old_id != new_info["private_key_id"]:
-        retry.call(delete_old)
+        retry.call(lambda: _delete_quietly(fresh, f"{name}/keys/{old_id}"))
     return new_config

@@ -42,7 +42,11 @@ KEYS = (
 TOKEN = ("iam.serviceAccounts.getAccessToken",)
 ACCOUNTS = ("iam.serviceAccounts.create", "iam.serviceAccounts.get", "iam.serviceAccounts.delete")
 TIDY = ("iam.serviceAccounts.list", "iam.serviceAccounts.get", "iam.serviceAccounts.delete")
-ROTATE_ROOT = ("iam.serviceAccountKeys.create", "iam.serviceAccountKeys.delete")
+ROTATE_ROOT = (
+    "iam.serviceAccountKeys.list",
+    "iam.serviceAccountKeys.create",
+    "iam.serviceAccountKeys.delete",
+)
 
 #: The IAM permission prefix of each resource type's getIamPolicy/setIamPolicy
 #: (Google's permissions reference); every type in ``resources.TYPES`` has one.

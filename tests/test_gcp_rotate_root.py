@@ -1,0 +1,25 @@
+"""config/rotate-root when Google's reply to the create is lost: reconciled against
+the keys the root account had, never repeated blindly (no extra root key left)."""
+
+from __future__ import annotations
+
+import json
+
+from dynsecrets import Mount
+from dynsecrets.testing.gcp import FakeGoogle
+
+from .gcp_fixtures import KEY_ROLESET, auditor, user_key_ids
+
+
+def test_lost_create_reply_leaves_one_root_key(gcp_mount: Mount, google: FakeGoogle) -> None:
+    root = json.loads(gcp_mount.root_config()["credentials"])["client_email"]
+    client = auditor(google)
+    assert len(user_key_ids(client, root)) == 1
+    google.faults.lose_reply("CreateServiceAccountKey")
+    gcp_mount.rotate_root()
+    new_id = json.loads(gcp_mount.root_config()["credentials"])["private_key_id"]
+    assert user_key_ids(client, root) == {new_id}
+    assert google.state.calls["CreateServiceAccountKey"] == 2
+    gcp_mount.write_role("my-set", **KEY_ROLESET)  # the mount works on the new key
+    with gcp_mount.lease("my-set") as lease:
+        assert lease.data["private_key_data"]
