@@ -34,16 +34,6 @@ from .gcp_fixtures import (
     TOKEN_ROLESET,
 )
 
-CONDITION = {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "until2030"}
-OTHERS = {
-    "version": 3,
-    "bindings": [
-        {"role": "roles/viewer", "members": ["user:alice@example.com"]},
-        {"role": "roles/viewer", "members": ["user:bob@example.com"], "condition": CONDITION},
-        {"role": "roles/owner", "members": ["user:root@example.com"]},
-    ],
-}
-
 
 def _session(google: FakeGoogle) -> requests.Session:
     s = requests.Session()

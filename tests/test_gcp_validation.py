@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-import requests
 
 from dynsecrets import Engine, Mount
 from dynsecrets.errors import (
@@ -17,40 +16,8 @@ from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import (
     KEY_ROLESET,
-    SCOPE,
     TOKEN_ROLESET,
 )
-
-CONDITION = {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "until2030"}
-OTHERS = {
-    "version": 3,
-    "bindings": [
-        {"role": "roles/viewer", "members": ["user:alice@example.com"]},
-        {"role": "roles/viewer", "members": ["user:bob@example.com"], "condition": CONDITION},
-        {"role": "roles/owner", "members": ["user:root@example.com"]},
-    ],
-}
-
-
-def _session(google: FakeGoogle) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = google.ca_path
-    return s
-
-
-def _token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
-    """Fetch a token with a key file, as any Google client would."""
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
-
-    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
-    creds.refresh(Request(_session(google)))
-    return str(creds.token)
-
-
-def _account(google: FakeGoogle, email: str) -> dict[str, Any] | None:
-    return google.state.accounts.get(email)
 
 
 # -- validation ------------------------------------------------------------------------------
