@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dynsecrets import Mount
-from dynsecrets.testing.gcp import FakeGoogle
+from dynsecrets.errors import PermanentProviderError
+from dynsecrets.testing.gcp import MAX_KEYS, FakeGoogle
 
 from .gcp_fixtures import KEY_ROLESET, auditor, user_key_ids
 
@@ -23,3 +26,14 @@ def test_lost_create_reply_leaves_one_root_key(gcp_mount: Mount, google: FakeGoo
     gcp_mount.write_role("my-set", **KEY_ROLESET)  # the mount works on the new key
     with gcp_mount.lease("my-set") as lease:
         assert lease.data["private_key_data"]
+
+
+def test_full_root_account_is_a_typed_error(gcp_mount: Mount, google: FakeGoogle) -> None:
+    before = gcp_mount.root_config()["credentials"]
+    root = json.loads(before)["client_email"]
+    for _ in range(MAX_KEYS - 1):
+        google.key_json(root)
+    with pytest.raises(PermanentProviderError) as caught:
+        gcp_mount.rotate_root()
+    assert caught.value.code == "KEY_LIMIT" and "gcloud iam" in str(caught.value)
+    assert gcp_mount.root_config()["credentials"] == before

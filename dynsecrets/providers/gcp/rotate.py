@@ -70,6 +70,16 @@ def rotate_root(
                 if k.name not in known:
                     _delete_quietly(old, k.name)
             raise
+        except PermanentProviderError as exc:
+            if exc.code != "FAILED_PRECONDITION":
+                raise
+            raise PermanentProviderError(
+                f"{email} holds Google's maximum of 10 user-managed keys, so rotate-root "
+                "cannot add its new key: delete keys nobody uses (gcloud iam "
+                f"service-accounts keys list --iam-account {email} --managed-by user)",
+                operation="rotate_root",
+                code="KEY_LIMIT",
+            ) from exc
 
     key = retry.call(create)
     new_text = key.private_key_data.decode()
