@@ -213,6 +213,7 @@ class StaticRoles:
             "last_rotated": _iso(state.get("last_rotated")),
             "next_rotation": _iso(state.get("next_rotation")),
             "rotation_failing": bool(state.get("pending")),
+            **tasks.health(self.core, self.path, tasks.STATIC, name),
         }
 
     def names(self) -> list[str]:

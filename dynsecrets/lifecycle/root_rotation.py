@@ -75,7 +75,16 @@ FIELDS = Schema(
 
 #: What ``read <mount>/config`` adds and a write ignores (a client may write back
 #: what it read).
-READ_ONLY = frozenset({"last_rotated", "next_rotation", "root_credential_age"})
+READ_ONLY = frozenset(
+    {
+        "last_rotated",
+        "next_rotation",
+        "root_credential_age",
+        "rotation_state",
+        "rotation_error",
+        "rotation_attempts",
+    }
+)
 
 
 def split(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -173,6 +182,7 @@ def status(core: Core, mount: str) -> dict[str, Any]:
         "last_rotated": _iso(row.get("last_rotated")),
         "next_rotation": None if due >= tasks.NEVER else _iso(due),
         "root_credential_age": None if set_at is None else max(0, round(now - float(set_at))),
+        **tasks.health(core, mount, tasks.ROOT),
     }
 
 
