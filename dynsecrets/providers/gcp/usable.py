@@ -4,8 +4,8 @@ Google may refuse a brand-new key for a few seconds (``invalid_grant: Invalid JW
 Signature`` from the token endpoint: IAM is eventually consistent). A key is
 usable once the token endpoint in its own ``token_uri`` exchanges a JWT signed
 by it for an access token, which is exactly what every Google client does first.
-Polls at most 0.5 s apart on the injected clock, never past the operation's
-deadline.
+Polls at most 0.5 s apart on the injected clock, and stops early enough in the
+operation's deadline to leave time for the cleanup.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def wait_until_usable(
 ) -> bool:
     """True once the key works; False when it is still refused at the deadline.
     Other permanent errors (TLS, a refused connection) are raised at once."""
-    left = remaining(budget)
-    deadline = clock.now() + min(budget, budget if left is None else left)
+    left = remaining()
+    if left is not None:
+        # Stop while the operation's deadline still leaves time to clean up (the
+        # caller deletes a key that never worked; a failed issue rolls back).
+        budget = min(budget, max(0.0, left - min(15.0, left / 4)))
+    deadline = clock.now() + budget
     delay = 0.1
     while True:
         try:
