@@ -305,6 +305,10 @@ class GCPProvider(Provider):
             self.clients.get(config), self.context.retry, config, role, _bindings(role)
         )
 
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # Application Default Credentials are not a key of ours to replace.
+        return bool(config.get("credentials"))
+
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
