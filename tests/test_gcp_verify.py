@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, Mount
-from dynsecrets.errors import PermanentProviderError, ValidationError
+from dynsecrets.errors import MissingPermissions, PermanentProviderError, ValidationError
 from dynsecrets.providers.gcp import GCPProvider
 from dynsecrets.providers.gcp.resources import TYPES
 from dynsecrets.providers.gcp.verify import PERMISSION_PREFIX, needed
@@ -149,3 +149,27 @@ def test_verify_covers_every_permission_a_workflow_uses(
         gcp_engine.delete(path)
     gcp_mount.rotate_root()
     assert google.state.permissions_used - asked == set()
+
+
+def test_verify_true_on_config_and_role_writes(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    """Through the engine: a missing permission refuses the write, names the
+    permission, and nothing is stored or created."""
+    config = dict(gcp_mount.root_config())
+    gcp_engine.write("gcp/config", **config, verify=True)  # all allowed
+    google.state.access.deny(ROOT, "iam.serviceAccounts.create")
+    accounts = set(google.state.accounts)
+    with pytest.raises(MissingPermissions) as caught:
+        gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET, verify=True)
+    assert caught.value.permissions == ["iam.serviceAccounts.create"]
+    assert set(google.state.accounts) == accounts and gcp_mount.roles() == []
+    google.state.access.reset()
+    gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET, verify=True)
+    google.state.access.deny(ROOT, "iam.serviceAccounts.list")  # tidy's
+    stored = gcp_mount.root_config()["credentials"]
+    other = google.config()  # a new key: the write would change the stored one
+    with pytest.raises(MissingPermissions) as caught:
+        gcp_engine.write("gcp/config", **other, verify=True)
+    assert caught.value.permissions == ["iam.serviceAccounts.list"]
+    assert gcp_mount.root_config()["credentials"] == stored
