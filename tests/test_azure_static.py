@@ -206,3 +206,36 @@ def test_lease_passwords_on_the_same_application_are_not_the_static_roles(
     role = static_role(provider, application_object_id=app_id)  # type: ignore[arg-type]
     assert [s.id for s in provider.static_secrets(config, role)] == [existing["key_id"]]
     azure_mount.engine.revoke(lease.lease_id)
+
+
+def test_a_lost_create_is_reconciled_the_way_the_engine_does(
+    provider: AzureProvider,
+    config: dict[str, Any],
+    azure: AzureFakes,
+    azure_clock: ManualClock,
+    existing: dict[str, Any],
+    observer: Observer,
+) -> None:
+    """The engine's recipe (providers/static.py): store the known ids and the time
+    (the intent), create; after an unclear failure, delete the one secret it does not
+    know that was created after the intent, then create again."""
+    app = existing["app"]
+    role = static_role(provider, application_object_id=app["id"])
+    known = {s.id for s in provider.static_secrets(config, role)}
+    azure_clock.advance(1)
+    intent = azure_clock.now()
+    azure.faults.lose_reply("AddPassword")
+    with pytest.raises(TransientProviderError):
+        provider.static_create(config, role)
+    unknown = [
+        s
+        for s in provider.static_secrets(config, role)
+        if s.id not in known and s.created_at is not None and s.created_at >= intent
+    ]
+    assert len(unknown) == 1
+    provider.static_delete(config, role, unknown[0].id)
+    new = provider.static_create(config, role)
+    provider.static_check(config, role, new)
+    assert {p["keyId"] for p in observer.passwords(app["id"])} == {existing["key_id"], new.id}
+    assert secret_works(azure, app["appId"], existing["secret"])
+    assert secret_works(azure, app["appId"], new.data["client_secret"])

@@ -176,3 +176,16 @@ def test_an_arm_token_is_needed_too(
 )
 def test_arm_wildcards(action: str, entries: list[dict[str, Any]], expected: bool) -> None:
     assert allowed(action, entries) is expected
+
+
+def test_the_default_chain_is_verified_as_the_app_its_token_names(
+    azure_mount: Mount, azure: AzureFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = azure.config()
+    monkeypatch.setenv("AZURE_CLIENT_ID", config.pop("client_id"))
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", config.pop("client_secret"))
+    monkeypatch.setenv("AZURE_TENANT_ID", config["tenant_id"])
+    azure_mount.configure(**config)
+    assert _verify(azure_mount, None) == []
+    azure.set_graph_permissions("Directory.Read.All")
+    assert _verify(azure_mount, None) == ["Application.ReadWrite.OwnedBy"]
