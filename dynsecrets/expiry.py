@@ -1,4 +1,5 @@
-"""The expiry worker: revokes leases that are due, exactly once across any number of
+"""The expiry worker: revokes leases that are due, and runs due rotations (static
+roles' secrets, root credentials; :mod:`.lifecycle.tasks`), exactly once across any number of
 threads, processes or nodes sharing a store.
 
 Due means: an active lease past its expiry, a pending lease whose issuer's claim
@@ -20,8 +21,10 @@ import threading
 from typing import Protocol
 
 from .errors import ValidationError
+from .lifecycle import tasks
 from .lifecycle.claims import new_owner
 from .lifecycle.core import Core
+from .lifecycle.leases import is_task
 from .lifecycle.revocation import MountCache, check_concurrency, revoke_record
 from .models import LeaseState
 from .store.base import LeaseRecord
@@ -107,6 +110,8 @@ class ExpiryWorker:
             by_mount.setdefault(rec.mount, []).append(rec)
 
         def one(rec: LeaseRecord) -> int:
+            if is_task(rec):  # a due rotation
+                return 1 if tasks.run(self.core, rec, mounts) is None else 0
             reason = "recovery" if rec.state == LeaseState.PENDING else "expiry"
             error = revoke_record(self.core, rec, reason=reason, mounts=mounts)
             return 1 if error is None else 0

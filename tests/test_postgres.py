@@ -53,7 +53,7 @@ def test_engine_workflow_on_postgres(pg_url: str) -> None:
         m.write_role("app", policies=["p"])
         leases = [m.issue("app") for _ in range(5)]
         engine.renew(leases[0].lease_id, increment="2h")
-        assert m.read_config() == {"account": "fake-account"}
+        assert m.read_config()["account"] == "fake-account"
         clock.advance(3601)
         assert engine.expire_due() == 4
         assert engine.revoke_prefix("fake/creds/app").revoked == 1
