@@ -182,3 +182,30 @@ def test_a_lost_add_password_reply_is_not_retried(
     _fresh(azure_mount)
     azure_mount.rotate_root()
     assert len(observer.passwords(object_id)) == 1
+
+
+def test_scheduled_root_rotation(
+    azure_mount: Mount, azure: AzureFakes, azure_clock: Any, observer: Observer
+) -> None:
+    from dynsecrets import ExpiryWorker
+
+    object_id, client_id = _root(azure)
+    azure_mount.configure(**azure.config(), rotation_period="24h")
+    shown = azure_mount.read_config()
+    assert shown["rotation_period"] == 86400 and shown["last_rotated"] is None
+    old = azure_mount.root_config()["client_secret"]
+    worker = ExpiryWorker(azure_mount.engine)
+    azure_clock.advance(86399)
+    worker.run_once()
+    assert azure_mount.root_config()["client_secret"] == old
+    azure_clock.advance(1)
+    worker.run_once()
+    new = azure_mount.root_config()["client_secret"]
+    assert new != old
+    assert secret_works(azure, client_id, new) and not secret_works(azure, client_id, old)
+    assert [p["keyId"] for p in observer.passwords(object_id)] == [
+        azure_mount.root_config()["client_secret_key_id"]
+    ]
+    shown = azure_mount.read_config()
+    assert shown["last_rotated"] is not None and "client_secret" not in shown
+    assert shown["root_credential_age"] == 0

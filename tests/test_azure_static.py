@@ -12,6 +12,7 @@ import pytest
 
 from dynsecrets import ManualClock, Mount
 from dynsecrets.errors import PermanentProviderError, TransientProviderError, ValidationError
+from dynsecrets.lifecycle.rotation import SKEW
 from dynsecrets.providers.azure import AzureProvider
 from dynsecrets.providers.base import ProviderContext
 from dynsecrets.testing.azure import AzureFakes
@@ -230,7 +231,7 @@ def test_a_lost_create_is_reconciled_the_way_the_engine_does(
     unknown = [
         s
         for s in provider.static_secrets(config, role)
-        if s.id not in known and s.created_at is not None and s.created_at >= intent
+        if s.id not in known and s.created_at is not None and s.created_at >= intent - SKEW
     ]
     assert len(unknown) == 1
     provider.static_delete(config, role, unknown[0].id)
