@@ -24,7 +24,7 @@ from .errors import ValidationError
 from .lifecycle import tasks
 from .lifecycle.claims import new_owner
 from .lifecycle.core import Core
-from .lifecycle.leases import is_task
+from .lifecycle.leases import TASK_KEY, is_task
 from .lifecycle.revocation import MountCache, check_concurrency, revoke_record
 from .models import LeaseState
 from .store.base import LeaseRecord
@@ -117,13 +117,18 @@ class ExpiryWorker:
             return 1 if error is None else 0
 
         def drain(records: list[LeaseRecord]) -> int:
-            # One mount's leases, `concurrency` at a time.
-            if len(records) == 1 or self.concurrency == 1:
-                return sum(one(r) for r in records)
-            with ThreadPoolExecutor(
-                self.concurrency, thread_name_prefix="dynsecrets-expiry"
-            ) as pool:
-                return sum(pool.map(one, records))
+            # One mount's leases, `concurrency` at a time; its root rotation last, on
+            # its own, so no call of this pass runs with a root key being replaced.
+            last = [r for r in records if r.plan.get(TASK_KEY) == tasks.ROOT]
+            records = [r for r in records if r.plan.get(TASK_KEY) != tasks.ROOT]
+            if len(records) <= 1 or self.concurrency == 1:
+                done = sum(one(r) for r in records)
+            else:
+                with ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix="dynsecrets-expiry"
+                ) as pool:
+                    done = sum(pool.map(one, records))
+            return done + sum(one(r) for r in last)
 
         if len(by_mount) == 1:
             return drain(next(iter(by_mount.values())))

@@ -294,6 +294,8 @@ def test_a_rotation_that_keeps_failing_is_reported_like_an_irrevocable_lease(
         worker.run_once()
         dynsecrets_clock.advance(4000)
     assert "irrevocable" in events
+    shown = fake_mount.static.read("app")
+    assert shown["rotation_state"] == "irrevocable" and "AccessDenied" in shown["rotation_error"]
     rec = fake_mount.engine.store.get_lease("@rotation/fake/static/app")
     assert (
         rec is not None and rec.state == "irrevocable" and "AccessDenied" in (rec.last_error or "")

@@ -76,7 +76,10 @@ class Mount:
         schedule_fields, fields = root_rotation.split(fields)
         config = provider.validate_config(fields)
         can_rotate = type(provider).rotate_root is not Provider.rotate_root
-        sched = root_rotation.validate(schedule_fields, can_rotate) if schedule_fields else None
+        sched = None
+        if schedule_fields:
+            given = root_rotation.merged(self._core, self.path, schedule_fields)
+            sched = root_rotation.validate(given, can_rotate)
         store = self._core.store
         roles = {n: store.get_role(self.path, n) or {} for n in self.roles()}
         provider.check_mount(config, roles)

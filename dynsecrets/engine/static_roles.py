@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from .._names import check_role_name
 from ..errors import (
     DynSecretsError,
-    MountNotConfigured,
     NotSupported,
     RoleNotFound,
     ValidationError,
@@ -72,10 +71,8 @@ class StaticRoles:
                 f"the {provider.name} provider of {self.path}/ has no static roles: it cannot "
                 "rotate an existing identity's secret"
             )
-        if rec.config is None:
-            raise MountNotConfigured(
-                f"{self.path}/ is not configured; write {self.path}/config/root first"
-            )
+        # Unset config: the provider's defaults (the SDK's credential chain), or
+        # MountNotConfigured when it has none.
         return provider, self.core.config(rec, provider)
 
     def _loaded(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -216,6 +213,7 @@ class StaticRoles:
             "last_rotated": _iso(state.get("last_rotated")),
             "next_rotation": _iso(state.get("next_rotation")),
             "rotation_failing": bool(state.get("pending")),
+            **tasks.health(self.core, self.path, tasks.STATIC, name),
         }
 
     def names(self) -> list[str]:

@@ -25,7 +25,17 @@ from . import tasks
 if TYPE_CHECKING:
     from .core import Core
 
-__all__ = ["FIELDS", "ROW", "next_due", "record_rotation", "split", "status", "write"]
+__all__ = [
+    "FIELDS",
+    "ROW",
+    "merged",
+    "next_due",
+    "record_rotation",
+    "split",
+    "status",
+    "validate",
+    "write",
+]
 
 log = logging.getLogger("dynsecrets")
 
@@ -65,7 +75,16 @@ FIELDS = Schema(
 
 #: What ``read <mount>/config`` adds and a write ignores (a client may write back
 #: what it read).
-READ_ONLY = frozenset({"last_rotated", "next_rotation", "root_credential_age"})
+READ_ONLY = frozenset(
+    {
+        "last_rotated",
+        "next_rotation",
+        "root_credential_age",
+        "rotation_state",
+        "rotation_error",
+        "rotation_attempts",
+    }
+)
 
 
 def split(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -73,6 +92,12 @@ def split(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     ours = {k: v for k, v in fields.items() if k in FIELDS.fields}
     rest = {k: v for k, v in fields.items() if k not in FIELDS.fields and k not in READ_ONLY}
     return ours, rest
+
+
+def merged(core: Core, mount: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored schedule with the fields a write names (a write keeps the others)."""
+    row = core.store.get_role(mount, ROW) or {}
+    return {**{k: row[k] for k in FIELDS.fields if row.get(k) is not None}, **given}
 
 
 def validate(fields: Mapping[str, Any], can_rotate: bool) -> dict[str, Any]:
@@ -103,17 +128,17 @@ def validate(fields: Mapping[str, Any], can_rotate: bool) -> dict[str, Any]:
     return sched
 
 
-def next_due(row: Mapping[str, Any], after: float | None = None) -> float:
+def next_due(row: Mapping[str, Any]) -> float:
     """When the next scheduled rotation is due (tasks.NEVER when none is)."""
     if row.get("disable_automated_rotation"):
         return tasks.NEVER
-    base = float(row.get("last_rotated") or row.get("configured_at") or 0.0)
+    base = max(float(row.get(k) or 0.0) for k in ("last_rotated", "configured_at", "skipped_at"))
     if row.get("rotation_period"):
         return base + float(row["rotation_period"])
     if row.get("rotation_schedule"):
         from cronsim import CronSim
 
-        start = dt.datetime.fromtimestamp(max(base, after or 0.0), dt.timezone.utc)
+        start = dt.datetime.fromtimestamp(base, dt.timezone.utc)
         return next(CronSim(str(row["rotation_schedule"]), start)).timestamp()
     return tasks.NEVER
 
@@ -130,7 +155,7 @@ def write(
         row["configured_at"] = now
         row["last_rotated"] = None
     core.store.put_role(mount, ROW, row)
-    tasks.schedule(core, mount, tasks.ROOT, "", next_due(row, now))
+    tasks.schedule(core, mount, tasks.ROOT, "", next_due(row))
 
 
 def record_rotation(core: Core, mount: str) -> float:
@@ -140,7 +165,7 @@ def record_rotation(core: Core, mount: str) -> float:
     row["last_rotated"] = now
     row.setdefault("configured_at", now)
     core.store.put_role(mount, ROW, row)
-    return next_due(row, now)
+    return next_due(row)
 
 
 def status(core: Core, mount: str) -> dict[str, Any]:
@@ -148,7 +173,7 @@ def status(core: Core, mount: str) -> dict[str, Any]:
     row = core.store.get_role(mount, ROW) or {}
     now = core.clock.now()
     set_at = row.get("last_rotated") or row.get("configured_at")
-    due = next_due(row, now) if row else tasks.NEVER
+    due = next_due(row) if row else tasks.NEVER
     return {
         "rotation_period": row.get("rotation_period") or 0,
         "rotation_schedule": row.get("rotation_schedule") or "",
@@ -157,6 +182,7 @@ def status(core: Core, mount: str) -> dict[str, Any]:
         "last_rotated": _iso(row.get("last_rotated")),
         "next_rotation": None if due >= tasks.NEVER else _iso(due),
         "root_credential_age": None if set_at is None else max(0, round(now - float(set_at))),
+        **tasks.health(core, mount, tasks.ROOT),
     }
 
 
@@ -170,14 +196,15 @@ def run(core: Core, mount: str, _name: str) -> float:
     """The worker's run: rotate if the schedule says so (within its window)."""
     row = core.store.get_role(mount, ROW) or {}
     now = core.clock.now()
-    due = next_due(row, now)
+    due = next_due(row)
     if due > now:
         return due
     window = row.get("rotation_window")
     if window and row.get("rotation_schedule") and now > due + float(window):
         log.warning("%s/: scheduled root rotation missed its window; waiting for the next", mount)
         # Skip: count from now, so the next cron time after now is due.
-        return next_due({**row, "last_rotated": now}, now)
+        core.store.put_role(mount, ROW, {**row, "skipped_at": now})
+        return next_due({**row, "skipped_at": now})
     rotate(core, mount)
     return record_rotation(core, mount)
 

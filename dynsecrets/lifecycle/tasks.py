@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .core import Core
     from .revocation import MountCache
 
-__all__ = ["NEVER", "ROOT", "STATIC", "hold", "run", "schedule", "task_id"]
+__all__ = ["NEVER", "ROOT", "STATIC", "cancel", "health", "hold", "run", "schedule", "task_id"]
 
 log = logging.getLogger("dynsecrets")
 
@@ -70,6 +70,20 @@ def schedule(core: Core, mount: str, kind: str, name: str, due_at: float) -> Non
             revocable=True,
         )
     )
+
+
+def health(core: Core, mount: str, kind: str, name: str = "") -> dict[str, object]:
+    """How the task is doing, for reads: ``rotation_state`` is ``ok``, ``retrying``
+    or ``irrevocable`` (as a lease that cannot be revoked), with the last error."""
+    rec = core.store.get_lease(task_id(mount, kind, name))
+    if rec is None or not rec.attempts:
+        return {"rotation_state": "ok", "rotation_error": None}
+    state = "irrevocable" if rec.state == LeaseState.IRREVOCABLE else "retrying"
+    return {
+        "rotation_state": state,
+        "rotation_error": rec.last_error,
+        "rotation_attempts": rec.attempts,
+    }
 
 
 def cancel(core: Core, mount: str, kind: str, name: str = "") -> None:
