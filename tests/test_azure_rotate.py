@@ -209,3 +209,15 @@ def test_scheduled_root_rotation(
     shown = azure_mount.read_config()
     assert shown["last_rotated"] is not None and "client_secret" not in shown
     assert shown["root_credential_age"] == 0
+
+
+def test_a_schedule_on_the_default_chain_is_refused(azure_mount: Mount, azure: AzureFakes) -> None:
+    from dynsecrets.errors import ValidationError
+
+    config = azure.config()
+    del config["client_id"], config["client_secret"]
+    with pytest.raises(ValidationError) as info:
+        azure_mount.configure(**config, rotation_period="24h")
+    assert info.value.field == "rotation_period"
+    azure_mount.configure(**config, rotation_period="24h", disable_automated_rotation=True)
+    assert azure_mount.provider.can_rotate_root(azure_mount.root_config()) is False

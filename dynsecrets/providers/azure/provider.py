@@ -245,6 +245,11 @@ class AzureProvider(Provider):
         role_apps.undo(self._graph(config), self._arm(config), self._retry, self.resolver, plan)
 
     # -- root, tidy ---------------------------------------------------------------------
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # A credential from the default chain (environment, managed identity) is not
+        # dynsecrets' to replace: only a configured client secret is.
+        return bool(config.get("client_id") and config.get("client_secret"))
+
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
