@@ -304,3 +304,41 @@ def test_a_crash_after_each_call_of_a_rotation(
         assert _keys(observer, app) == {state["secret_id"], *state["previous_secret_ids"]}
         assert _works(azure, second.read("azure/static-creds/pay"))
     first.close()
+
+
+def test_readme_lists_the_permissions_of_static_roles_and_verify(
+    azure_mount: Mount, azure: AzureFakes, azure_clock: ManualClock, existing: dict[str, Any]
+) -> None:
+    """Every call a static role's import, rotation, retirement and delete make, and
+    those of verify=true, needs a permission the README's Azure section names."""
+    from dynsecrets.testing.azure.permissions import PERMISSIONS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Azure") :]
+    section = section[: section.index("\n### ", 4)]
+    engine = azure_mount.engine
+    azure.faults.calls.clear()
+    azure.grant_arm("Role Based Access Control Administrator")
+    engine.write(
+        "azure/static-roles/pay",
+        application_object_id=existing["app"]["id"],
+        rotation_period="1h",
+        rotation_grace_period="5m",
+        verify=True,
+    )
+    azure_mount.write_role(
+        "app",
+        verify=True,
+        azure_roles=roles_json(
+            {"role_name": "Reader", "scope": f"/subscriptions/{azure.directory.subscription_id}"}
+        ),
+    )
+    engine.write("azure/static-roles/pay/rotate")
+    azure_clock.advance(3600)
+    ExpiryWorker(engine).run_once()
+    engine.delete("azure/static-roles/pay")
+    used = set(azure.faults.calls)
+    assert {"ListAppRoleAssignments", "ListPermissions", "AddPassword", "RemovePassword"} <= used
+    assert used - set(PERMISSIONS) == set(), "a call with no known permission"
+    needed = sorted({p for op in used for p in PERMISSIONS[op]})
+    assert needed and [p for p in needed if p not in section] == []
