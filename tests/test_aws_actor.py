@@ -141,3 +141,12 @@ def test_source_identity_reaches_the_server(aws_mount: Mount, moto_server: MotoS
         [received] = front.received("AssumeRole")
     assert received["SourceIdentity"] == "deploy-bot@ci"
     assert received["RoleArn"] == ROLE_ARN
+
+
+def test_acting_as_through_the_path_api(aws_mount: Mount, iam: Any) -> None:
+    engine = aws_mount.engine
+    engine.write("aws-us-west-2/roles/ec2", credential_type="iam_user", policy_document=EC2_POLICY)
+    with engine.acting_as("svc:deploy"):
+        lease = engine.read("aws-us-west-2/creds/ec2")
+    assert _tags(iam)["dynsecrets:actor"] == "svc:deploy"
+    engine.revoke(lease.lease_id)

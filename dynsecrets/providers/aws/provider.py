@@ -367,6 +367,11 @@ class AWSProvider(Provider):
         (or, for None, rotate_root and tidy) leads to; see :mod:`.verify`."""
         return verify.verify(self.clients, self._retry, self.clock, config, role)
 
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        """Only keys in config can be rotated: not the default chain's, and not an
+        assumed role's temporary credentials (with keys and role_arn, the keys are)."""
+        return bool(config.get("access_key"))
+
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         return tidy.list_managed(self.clients.get("iam", config), self._retry, config, mount)
 
