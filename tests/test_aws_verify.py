@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from dynsecrets import ManualClock
+from dynsecrets import ManualClock, Mount
 from dynsecrets.errors import PermanentProviderError, ValidationError
 from dynsecrets.providers.aws import AWSProvider
 from dynsecrets.providers.base import ProviderContext
@@ -328,3 +328,61 @@ def test_principal_of_an_assumed_role_session(iam: Any) -> None:
     with pytest.raises(PermanentProviderError, match="users and roles") as info:
         _principal(iam, retry, {}, "arn:aws:sts::123456789012:federated-user/f")
     assert info.value.code == "NotSupported"
+
+
+def test_verify_asks_about_every_call_a_workflow_makes(
+    aws_mount: Mount, aws_faults: AWSFaults, iam: Any, moto_server: MotoServer
+) -> None:
+    """Whatever the provider calls (issue and revoke of every credential type, a
+    static role's import, rotation and delete, rotate_root, tidy), verify asks about,
+    except calls AWS never denies and GetRole, whose denial is tolerated."""
+    from dynsecrets.providers.aws.verify import _Account, config_checks, role_checks
+
+    iam.create_user(UserName="root")
+    key = iam.create_access_key(UserName="root")["AccessKey"]
+    config = {**moto_server.config("us-west-2"), "access_key": key["AccessKeyId"]}
+    aws_mount.configure(**{**config, "secret_key": key["SecretAccessKey"]})
+    iam.create_group(GroupName="devs")
+    iam.create_user(UserName="app")
+    policy = "arn:aws:iam::123456789012:policy/ReadOnly"
+    roles: dict[str, dict[str, Any]] = {
+        "u": {
+            "credential_type": "iam_user",
+            "policy_document": DOC,
+            "policy_arns": [policy],
+            "iam_groups": ["devs"],
+            "permissions_boundary_arn": policy,
+        },
+        "a": {"credential_type": "assumed_role", "role_arns": [ROLE_A], "session_tags": {"k": "v"}},
+        "f": {
+            "credential_type": "federation_token",
+            "policy_document": DOC,
+            "iam_groups": ["devs"],
+        },
+        "s": {"credential_type": "session_token"},
+    }
+    provider: Any = aws_mount.provider
+    stored = provider.validate_config(aws_mount.root_config())
+    acct, clock = _Account("arn:aws:iam::123456789012:user/root"), aws_mount.engine.clock
+    asked = {
+        a for a, _ in config_checks(acct, stored, "arn:aws:iam::123456789012:user/root", clock)
+    }
+    asked |= {"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey"}  # static
+    for name, fields in roles.items():
+        aws_mount.write_role(name, **fields)
+        role = provider.validate_role(name, fields)
+        asked |= {a for a, _ in role_checks(acct, stored, role, clock)}
+        lease = aws_mount.issue(name, actor="alice")
+        aws_mount.engine.revoke(lease.lease_id)
+    engine = aws_mount.engine
+    engine.write("aws-us-west-2/static-roles/app", username="app", rotation_period="1h")
+    engine.write("aws-us-west-2/static-roles/app/rotate")
+    engine.delete("aws-us-west-2/static-roles/app")
+    aws_mount.issue("u")  # left for tidy to find
+    aws_mount.rotate_root()
+    aws_mount.tidy(dry_run=False)
+    sts = {"AssumeRole", "GetFederationToken", "GetSessionToken", "GetCallerIdentity"}
+    used = {f"{'sts' if op in sts else 'iam'}:{op}" for op in aws_faults.calls}
+    never_denied = {"sts:GetCallerIdentity", "sts:GetSessionToken", "iam:GetRole"}
+    assert {"iam:CreateUser", "sts:AssumeRole", "iam:ListUsers", "iam:GetUser"} <= used
+    assert used - never_denied - asked == set()
