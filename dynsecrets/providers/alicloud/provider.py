@@ -7,12 +7,21 @@ from typing import Any, ClassVar
 
 from ...errors import ValidationError
 from ...models import Capabilities
-from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
+from ...providers.base import (
+    Issued,
+    IssueRequest,
+    ManagedIdentity,
+    Provider,
+    ProviderContext,
+    SecretInfo,
+    StaticSecret,
+)
 from ...providers.routes import Route
-from . import names, ram_user, sts
+from . import names, ram_user, static, sts
 from .api import Api, Clients
 from .config import CONFIG_SCHEMA, check_config
 from .policies import inline_documents, parse_remote
+from .proof import prove_key
 from .roles import (
     RAM_USER,
     ROLE_SCHEMA,
@@ -43,6 +52,8 @@ class AliCloudProvider(Provider):
     config_schema = CONFIG_SCHEMA
     role_schema = ROLE_SCHEMA
     routes = ROUTES
+    static_role_schema = static.STATIC_ROLE_SCHEMA
+    static_secret_limit = static.KEY_LIMIT
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
@@ -152,6 +163,33 @@ class AliCloudProvider(Provider):
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         ram_user.raise_all(ram_user.sweep(self._api(config), identity.id, []))
+
+    # -- static roles: an existing RAM user's access keys -----------------------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        return static.secrets(self._api(config), role)
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        return static.create(self._api(config), role)
+
+    def static_check(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        prove_key(
+            self.clients,
+            self.context.retry,
+            config,
+            secret.data["access_key"],
+            secret.data["secret_key"],
+            user=role["username"],
+            operation="static_check",
+        )
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        static.delete(self._api(config), role, secret_id)
 
     def close(self) -> None:
         self.clients.clear()

@@ -261,7 +261,7 @@ def list_managed(api: Api, mount: str) -> list[ManagedIdentity]:
                     id=user["UserName"],
                     lease_id=f"{mount}/{user['DisplayName'].replace('@', '/')}",
                     store_id=tags.get("store") or None,
-                    created_at=_timestamp(user.get("CreateDate")),
+                    created_at=timestamp(user.get("CreateDate")),
                 )
             )
         if not page.get("IsTruncated"):
@@ -269,7 +269,7 @@ def list_managed(api: Api, mount: str) -> list[ManagedIdentity]:
         marker = page.get("Marker")
 
 
-def _timestamp(text: str | None) -> float | None:
+def timestamp(text: str | None) -> float | None:
     if not text:
         return None
     try:
