@@ -104,13 +104,13 @@ class AliCloudProvider(Provider):
             return {
                 **base,
                 "role_arn": role["role_arn"],
-                "session_name": names.session_name(request.role_name),
+                "session_name": names.session_name(request.role_name, request.actor),
                 "duration": seconds,
                 "warnings": warnings,
             }
         user = names.user_name(request.role_name)
         display = ram_user.display_name(request.mount, request.lease_id)
-        comments = ram_user.comments(store_id, request.mount)
+        comments = ram_user.comments(store_id, request.mount, request.actor)
         if len(display) > 128 or len(comments) > 128:
             raise ValidationError(
                 "role",

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["AccountData", "ApiError", "Key", "Policy", "User"]
+__all__ = ["AccountData", "ApiError", "Key", "Policy", "Session", "User"]
 
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 POLICY_NAME = re.compile(r"[A-Za-z0-9-]{1,128}")
@@ -86,6 +86,20 @@ class Key:
     created: str = attrs.field(factory=now)
 
 
+@attrs.define
+class Session:
+    """STS credentials from AssumeRole: usable until ``expires`` (epoch seconds) with
+    their security token."""
+
+    key_id: str
+    secret: str = attrs.field(repr=False)
+    token: str = attrs.field(repr=False)
+    role: str
+    name: str
+    role_id: str
+    expires: float
+
+
 def need(params: Mapping[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
@@ -122,7 +136,11 @@ class AccountData:
         self.groups: set[str] = set()
         #: role name -> MaxSessionDuration (seconds)
         self.roles: dict[str, int] = {}
+        #: role name -> RoleId
+        self.role_ids: dict[str, str] = {}
         self.keys: dict[str, Key] = {}
+        #: STS access key id -> its session
+        self.sessions: dict[str, Session] = {}
 
     def add_user(self, name: str) -> User:
         with self.lock:

@@ -140,6 +140,11 @@ class _Handler(BaseHTTPRequestHandler):
         except SignatureError as exc:
             self._error(exc.status, exc.code, exc.message)
             return
+        try:
+            fake.account.check_token(caller, headers.get("x-acs-security-token"))
+        except ApiError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
         nonce = headers["x-acs-signature-nonce"]
         with fake.nonce_lock:
             if nonce in fake.nonces:

@@ -8,15 +8,17 @@ parameter checks they share in :mod:`.records`.
 
 from __future__ import annotations
 
+import hmac
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .ram_policies import PolicyActions
 from .ram_users import UserActions
-from .records import ApiError, Key, Policy, User
+from .records import ApiError, Key, Policy, Session, User
 from .sts import StsActions
 
-__all__ = ["Account", "ApiError", "Key", "Policy", "User"]
+__all__ = ["Account", "ApiError", "Key", "Policy", "Session", "User"]
 
 
 class Account(UserActions, PolicyActions, StsActions):
@@ -32,7 +34,34 @@ class Account(UserActions, PolicyActions, StsActions):
     def secret_for(self, key_id: str) -> str | None:
         with self.lock:
             key = self.keys.get(key_id)
-            return key.secret if key else None
+            if key is not None:
+                return key.secret
+            session = self.sessions.get(key_id)
+            return session.secret if session else None
+
+    def check_token(self, key_id: str, token: str | None) -> None:
+        """After the signature holds: STS credentials need their own, unexpired
+        security token; a RAM user's key must not send one."""
+        with self.lock:
+            session = self.sessions.get(key_id)
+        if session is None:
+            if token:
+                raise ApiError(
+                    400,
+                    "InvalidSecurityToken.MismatchWithAccessKey",
+                    "The security token does not match the access key.",
+                )
+            return
+        if not token:
+            raise ApiError(400, "MissingSecurityToken", "The security token is mandatory.")
+        if not hmac.compare_digest(token, session.token):
+            raise ApiError(
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "The security token does not match the access key.",
+            )
+        if time.time() >= session.expires:
+            raise ApiError(400, "InvalidSecurityToken.Expired", "The security token has expired.")
 
     # -- dispatch ------------------------------------------------------------------------
     def handle(self, action: str, params: Mapping[str, str], caller: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """STS actions: GetCallerIdentity and AssumeRole, with STS's parameter rules
 (RoleSessionName 2-64 of ``[A-Za-z0-9._@-]``, DurationSeconds 900 to the role's
-MaxSessionDuration)."""
+MaxSessionDuration). AssumeRole's credentials sign later calls with their security
+token; GetCallerIdentity then answers for the assumed role and session."""
 
 from __future__ import annotations
 
@@ -10,13 +11,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .records import ROLE_ARN, SESSION_NAME, AccountData, ApiError, need, rand
+from .records import ROLE_ARN, SESSION_NAME, AccountData, ApiError, Session, need, rand
 
 __all__ = ["StsActions"]
 
 
 class StsActions(AccountData):
     def _GetCallerIdentity(self, p: Mapping[str, str], caller: str) -> dict[str, Any]:
+        session = self.sessions.get(caller)
+        if session is not None:
+            return {
+                "AccountId": self.account_id,
+                "PrincipalId": f"{session.role_id}:{session.name}",
+                "RoleId": session.role_id,
+                "IdentityType": "AssumedRoleUser",
+                "Arn": f"acs:ram::{self.account_id}:assumed-role/{session.role}/{session.name}",
+            }
         user = self.keys[caller].user
         return {
             "AccountId": self.account_id,
@@ -52,13 +62,25 @@ class StsActions(AccountData):
                 json.loads(p["Policy"])
             except ValueError as exc:
                 raise ApiError(400, "InvalidParameter.PolicyGrammar", "Bad policy.") from exc
-        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
-        role_id = "3" + rand(18, string.digits)
+        until = int(time.time()) + seconds
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+        role = match.group(2)
+        role_id = self.role_ids.setdefault(role, "3" + rand(18, string.digits))
+        creds = Session(
+            key_id="STS." + rand(24),
+            secret=rand(40),
+            token=rand(120),
+            role=role,
+            name=session,
+            role_id=role_id,
+            expires=until,
+        )
+        self.sessions[creds.key_id] = creds  # usable, like any key, until it expires
         return {
             "Credentials": {
-                "AccessKeyId": "STS." + rand(24),
-                "AccessKeySecret": rand(40),
-                "SecurityToken": rand(120),
+                "AccessKeyId": creds.key_id,
+                "AccessKeySecret": creds.secret,
+                "SecurityToken": creds.token,
                 "Expiration": expires,
             },
             "AssumedRoleUser": {
