@@ -33,6 +33,7 @@ from .roles import (
     validate_role,
 )
 from .rotate import rotate_root
+from .verify import verify
 
 #: Vault's AliCloud paths, plus config/rotate-root (which Vault's engine lacks).
 ROUTES = (
@@ -190,6 +191,12 @@ class AliCloudProvider(Provider):
         self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
     ) -> None:
         static.delete(self._api(config), role, secret_id)
+
+    # -- verify ------------------------------------------------------------------------------
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        """GetCallerIdentity, then the caller's RAM policies evaluated for every call
+        this provider makes (see :mod:`.verify`); the missing permissions, by name."""
+        return verify(self._api(config), config, role)
 
     def close(self) -> None:
         self.clients.clear()

@@ -74,7 +74,7 @@ class PolicyActions(AccountData):
             "DefaultPolicyVersion": {
                 "VersionId": "v1",
                 "IsDefaultVersion": True,
-                "PolicyDocument": policy.document if policy else "{}",
+                "PolicyDocument": policy.document if policy else SYSTEM_POLICIES[name],
             },
         }
 
@@ -83,6 +83,8 @@ class PolicyActions(AccountData):
         policy = self.policies.get(name)
         if policy is None:
             raise ApiError(404, "EntityNotExist.Policy", f"The policy does not exist: {name}.")
+        if any(("Custom", name) in g for g in self.group_policies.values()):
+            raise ApiError(409, "DeleteConflict.Policy.Group", "The policy is attached to a group.")
         if policy.attachments:
             raise ApiError(409, "DeleteConflict.Policy.User", "The policy is attached to a user.")
         del self.policies[name]

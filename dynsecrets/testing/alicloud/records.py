@@ -3,6 +3,7 @@ parameter checks its RAM and STS actions share, with RAM's own error codes."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
@@ -21,13 +22,28 @@ SESSION_NAME = re.compile(r"[A-Za-z0-9._@-]{2,64}")
 ROLE_ARN = re.compile(r"acs:ram::(\d+):role/([A-Za-z0-9._-]{1,64})")
 POLICY_DOCUMENT_MAX = 6144
 MAX_KEYS_PER_USER = 2
-#: A few of Alibaba's system policies, enough for tests.
-SYSTEM_POLICIES = (
-    "AliyunOSSReadOnlyAccess",
-    "AliyunRDSReadOnlyAccess",
-    "AliyunECSReadOnlyAccess",
-    "ReadOnlyAccess",
-)
+
+
+def _allow(*actions: str) -> str:
+    return json.dumps(
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+        }
+    )
+
+
+#: A few of Alibaba's system policies and their documents, enough for tests.
+SYSTEM_POLICIES = {
+    "AdministratorAccess": _allow("*"),
+    "ReadOnlyAccess": _allow("*:Describe*", "*:List*", "*:Get*", "*:Query*"),
+    "AliyunRAMFullAccess": _allow("ram:*"),
+    "AliyunRAMReadOnlyAccess": _allow("ram:Get*", "ram:List*"),
+    "AliyunSTSAssumeRoleAccess": _allow("sts:AssumeRole"),
+    "AliyunOSSReadOnlyAccess": _allow("oss:Get*", "oss:List*"),
+    "AliyunRDSReadOnlyAccess": _allow("rds:Describe*"),
+    "AliyunECSReadOnlyAccess": _allow("ecs:Describe*"),
+}
 _B62 = string.ascii_letters + string.digits
 
 
@@ -134,6 +150,8 @@ class AccountData:
         self.users: dict[str, User] = {}
         self.policies: dict[str, Policy] = {}
         self.groups: set[str] = set()
+        #: group name -> {(policy type, policy name): attach date}
+        self.group_policies: dict[str, dict[tuple[str, str], str]] = {}
         #: role name -> MaxSessionDuration (seconds)
         self.roles: dict[str, int] = {}
         #: role name -> RoleId

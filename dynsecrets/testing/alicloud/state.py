@@ -2,7 +2,7 @@
 
 Actions, parameters, responses and error codes follow Alibaba Cloud's RAM
 (2015-05-01) and STS (2015-04-01) API reference. They live by subject in
-:mod:`.ram_users`, :mod:`.ram_policies` and :mod:`.sts`; the records and the
+:mod:`.ram_users`, :mod:`.ram_groups`, :mod:`.ram_policies` and :mod:`.sts`; the records and the
 parameter checks they share in :mod:`.records`.
 """
 
@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .ram_groups import GroupActions
 from .ram_policies import PolicyActions
 from .ram_users import UserActions
 from .records import ApiError, Key, Policy, Session, User
@@ -21,7 +22,7 @@ from .sts import StsActions
 __all__ = ["Account", "ApiError", "Key", "Policy", "Session", "User"]
 
 
-class Account(UserActions, PolicyActions, StsActions):
+class Account(UserActions, GroupActions, PolicyActions, StsActions):
     """One Alibaba Cloud account: RAM users, policies, groups, roles, access keys.
     Thread-safe: the fake server calls it from a thread per connection."""
 
@@ -30,6 +31,16 @@ class Account(UserActions, PolicyActions, StsActions):
         with self.lock:
             self.roles[name] = max_session
             return f"acs:ram::{self.account_id}:role/{name}"
+
+    def attach(self, user: str, *policies: str, kind: str = "System") -> None:
+        """Attach policies to a user, as an administrator would by hand."""
+        with self.lock:
+            for name in policies:
+                self.handle(
+                    "AttachPolicyToUser",
+                    {"UserName": user, "PolicyType": kind, "PolicyName": name},
+                    "",
+                )
 
     def secret_for(self, key_id: str) -> str | None:
         with self.lock:
