@@ -219,3 +219,15 @@ def test_evaluation_rules() -> None:
     assert decide(policy, "ram:DeleteUser", ["acs:ram::1:user/keep-12"]) == "allow"
     assert decide(policy, "ram:DeletePolicy", ["acs:ram::1:policy/p"]) == "none"
     assert statements("not json") == [] and statements("[1]") == []
+
+
+def test_the_accounts_own_key_may_do_everything_but_is_never_rotated(
+    provider: AliCloudProvider, ali: FakeAliCloud, roles: dict[str, dict[str, Any]]
+) -> None:
+    key = ali.account.add_key("")
+    config = provider.validate_config(
+        {**ali.config(), "access_key": key.key_id, "secret_key": key.secret}
+    )
+    assert provider.verify(config, roles["ram"]) == []
+    with pytest.raises(PermanentProviderError, match="never use the account's own keys"):
+        provider.rotate_root(config, lambda new: None)

@@ -167,10 +167,13 @@ class AccountData:
             return user
 
     def add_key(self, user: str) -> Key:
+        """A new access key of RAM user ``user``; ``""``: of the account itself (its
+        root identity, which RAM policies do not bind)."""
         with self.lock:
             key = Key(key_id="LTAI" + rand(20), secret=rand(30), user=user)
             self.keys[key.key_id] = key
-            self.users[user].keys.append(key.key_id)
+            if user:
+                self.users[user].keys.append(key.key_id)
             return key
 
     def get_user(self, name: str) -> User:

@@ -28,6 +28,14 @@ class StsActions(AccountData):
                 "Arn": f"acs:ram::{self.account_id}:assumed-role/{session.role}/{session.name}",
             }
         user = self.keys[caller].user
+        if not user:  # the account's own key
+            return {
+                "AccountId": self.account_id,
+                "UserId": self.account_id,
+                "PrincipalId": self.account_id,
+                "IdentityType": "Account",
+                "Arn": f"acs:ram::{self.account_id}:root",
+            }
         return {
             "AccountId": self.account_id,
             "UserId": self.users[user].user_id,
