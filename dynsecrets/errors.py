@@ -43,11 +43,13 @@ __all__ = [
     "LeaseNotFound",
     "LeaseNotRenewable",
     "MissingDependency",
+    "MissingPermissions",
     "MountExists",
     "MountInUse",
     "MountNotConfigured",
     "MountNotFound",
     "NotFound",
+    "NotSupported",
     "OperationTimeout",
     "PathNotFound",
     "PermanentProviderError",
@@ -75,6 +77,19 @@ class ValidationError(DynSecretsError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class MissingPermissions(ValidationError):
+    """``verify=true`` found calls the root credential is not allowed to make.
+    ``permissions`` lists them (``iam:CreateUser``, ...); ``field`` names the first."""
+
+    def __init__(self, permissions: list[str], what: str) -> None:
+        self.permissions = list(permissions)
+        super().__init__(
+            self.permissions[0],
+            f"the root credential lacks {len(self.permissions)} permission(s) {what} needs: "
+            f"{', '.join(self.permissions)}; grant them and write again",
+        )
 
 
 class InvalidTTL(ValidationError):
@@ -126,6 +141,10 @@ class LeaseNotRenewable(DynSecretsError):
 
 class MountNotConfigured(DynSecretsError):
     pass
+
+
+class NotSupported(DynSecretsError):
+    """The mount's provider cannot do this (static roles, verify, root rotation)."""
 
 
 class ProviderNotFound(DynSecretsError, LookupError):

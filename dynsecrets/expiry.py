@@ -1,4 +1,5 @@
-"""The expiry worker: revokes leases that are due, exactly once across any number of
+"""The expiry worker: revokes leases that are due, and runs due rotations (static
+roles' secrets, root credentials; :mod:`.lifecycle.tasks`), exactly once across any number of
 threads, processes or nodes sharing a store.
 
 Due means: an active lease past its expiry, a pending lease whose issuer's claim
@@ -20,8 +21,10 @@ import threading
 from typing import Protocol
 
 from .errors import ValidationError
+from .lifecycle import tasks
 from .lifecycle.claims import new_owner
 from .lifecycle.core import Core
+from .lifecycle.leases import TASK_KEY, is_task
 from .lifecycle.revocation import MountCache, check_concurrency, revoke_record
 from .models import LeaseState
 from .store.base import LeaseRecord
@@ -107,18 +110,25 @@ class ExpiryWorker:
             by_mount.setdefault(rec.mount, []).append(rec)
 
         def one(rec: LeaseRecord) -> int:
+            if is_task(rec):  # a due rotation
+                return 1 if tasks.run(self.core, rec, mounts) is None else 0
             reason = "recovery" if rec.state == LeaseState.PENDING else "expiry"
             error = revoke_record(self.core, rec, reason=reason, mounts=mounts)
             return 1 if error is None else 0
 
         def drain(records: list[LeaseRecord]) -> int:
-            # One mount's leases, `concurrency` at a time.
-            if len(records) == 1 or self.concurrency == 1:
-                return sum(one(r) for r in records)
-            with ThreadPoolExecutor(
-                self.concurrency, thread_name_prefix="dynsecrets-expiry"
-            ) as pool:
-                return sum(pool.map(one, records))
+            # One mount's leases, `concurrency` at a time; its root rotation last, on
+            # its own, so no call of this pass runs with a root key being replaced.
+            last = [r for r in records if r.plan.get(TASK_KEY) == tasks.ROOT]
+            records = [r for r in records if r.plan.get(TASK_KEY) != tasks.ROOT]
+            if len(records) <= 1 or self.concurrency == 1:
+                done = sum(one(r) for r in records)
+            else:
+                with ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix="dynsecrets-expiry"
+                ) as pool:
+                    done = sum(pool.map(one, records))
+            return done + sum(one(r) for r in last)
 
         if len(by_mount) == 1:
             return drain(next(iter(by_mount.values())))

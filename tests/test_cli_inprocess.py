@@ -61,6 +61,7 @@ class Run:
 def run(monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path) -> Run:
     monkeypatch.setenv("DYNSECRETS_STORE", f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.setenv("DYNSECRETS_KEY", KEY)
+    monkeypatch.setenv("DYNSECRETS_ACTOR", "tester")
     cloud = FakeCloud()
     # Every engine a command opens talks to this one cloud, which the test inspects.
     monkeypatch.setattr(FakeProvider, "shared_cloud", cloud)
@@ -196,13 +197,15 @@ def test_lease_list_columns_line_up_and_empty_says_so(fake: Run) -> None:
     fake.ok("read", "fake/creds/app", "ttl=90")
     fake.ok("read", "fake/creds/application-two")
     lines = fake.ok("lease", "list").splitlines()
-    assert lines[0].split() == ["Lease", "ID", "State", "TTL"]
-    assert lines[1].split() == ["--------", "-----", "---"]
+    assert lines[0].split() == ["Lease", "ID", "State", "TTL", "Age", "Actor"]
+    assert lines[1].split() == ["--------", "-----", "---", "---", "-----"]
     state_at, ttl_at = lines[0].index("State"), lines[0].index("TTL")
     for line in lines[1:]:
         assert line[state_at - 4 : state_at] == "    " and line[state_at] != " "
         assert line[ttl_at - 4 : ttl_at] == "    " and line[ttl_at] != " "
-    assert [line.split()[1:] for line in lines[2:]] == [["active", "1m30s"], ["active", "768h"]]
+    assert [line.split()[1:3] for line in lines[2:]] == [["active", "1m30s"], ["active", "768h"]]
+    # Who asked: the CLI's -actor (the fixture runs as "tester"), and how long ago.
+    assert [line.split()[3:] for line in lines[2:]] == [["0s", "tester"], ["0s", "tester"]]
 
 
 # -- words the CLI user knows --------------------------------------------------------------------
@@ -391,7 +394,7 @@ def test_worker_once_revokes_what_is_due(
     summary = json.loads(fake.ok("worker", "-once", "-claim-ttl=30s", "-concurrency=2"))
     assert (summary["revoked"], summary["irrevocable"]) == (1, 0)
     assert set(summary) == {"revoked", "irrevocable", "seconds"}
-    assert opened[-1] == {"claim_ttl": 30}
+    assert opened[-1]["claim_ttl"] == 30
     assert len(_lease_ids(fake)) == 1 and len(fake.cloud.users) == 1
 
 
@@ -514,3 +517,33 @@ def test_main_restores_the_library_logger(run: Run) -> None:
     run.fails(2, "worker", "-concurrency=0")
     run.ok("lease", "list")
     assert (logger.handlers, logger.level, logger.propagate) == before
+
+
+# -- static roles, rotate and -actor ---------------------------------------------------------
+def test_static_role_seed_sequence_through_the_cli(fake: Run) -> None:
+    from dynsecrets.testing.fake_cloud import FakeUser
+
+    fake.cloud.users["svc"] = FakeUser("svc", {})
+    out = fake.ok("write", "fake/static-roles/svc", "username=svc", "rotation_period=24h")
+    assert "rotation_period" in out
+    assert fake.ok("list", "fake/static-roles").split() == ["Keys", "----", "svc"]
+    first = json.loads(fake.ok("read", "-format=json", "fake/static-creds/svc"))["data"]
+    assert fake.cloud.key_works("svc", first["access_key"], first["secret_key"])
+    assert "Rotated fake/static-roles/svc" in fake.ok("rotate", "fake/static-roles/svc")
+    second = json.loads(fake.ok("read", "-format=json", "fake/static-creds/svc"))["data"]
+    assert second["access_key"] != first["access_key"]
+    assert fake.cloud.key_works("svc", first["access_key"], first["secret_key"])  # grace
+    assert fake.fails(2, "rotate", "fake/roles/app").startswith("cannot rotate 'fake/roles/app'")
+    assert fake.fails(
+        2, "write", "fake/static-roles/x", "username=nobody", "rotation_period=1h"
+    ) == ("username: no user 'nobody' in the fake cloud; create it first")
+    fake.ok("delete", "fake/static-roles/svc")
+    assert sorted(fake.cloud.users["svc"].keys) == []
+
+
+def test_the_actor_flag_tags_what_the_cloud_creates(fake: Run) -> None:
+    data = json.loads(fake.ok("-actor=ci-pipeline", "read", "-format=json", "fake/creds/app"))
+    user = fake.cloud.users[data["data"]["user"]]
+    assert user.tags["dynsecrets-actor"] == "ci-pipeline"
+    looked = json.loads(fake.ok("lease", "lookup", "-format=json", data["lease_id"]))["data"]
+    assert looked["actor"] == "ci-pipeline" and looked["age"] == 0

@@ -142,8 +142,12 @@ def test_disable_refuses_while_leases_live(fake_mount: Mount, fake_cloud: FakeCl
 # -- config and roles --------------------------------------------------------------
 def test_read_config_hides_secrets(fake_mount: Mount, fake_cloud: FakeCloud) -> None:
     fake_mount.configure(account="acct", api_key=fake_cloud.root_key)
-    assert fake_mount.read_config() == {"account": "acct"}
-    assert fake_mount.engine.read("fake/config/root") == {"account": "acct"}
+    shown = fake_mount.read_config()
+    assert "api_key" not in shown and shown["account"] == "acct"
+    # The engine's rotation status: no schedule, never rotated, set just now.
+    assert shown["next_rotation"] is None and shown["last_rotated"] is None
+    assert shown["root_credential_age"] == 0
+    assert fake_mount.engine.read("fake/config/root") == shown
 
 
 def test_configure_validates(fake_mount: Mount) -> None:
@@ -523,7 +527,7 @@ def test_path_api(dynsecrets_engine: Engine, fake_cloud: FakeCloud) -> None:
     e = dynsecrets_engine
     e.enable("aws-us-west-2", "fake")
     e.write("aws-us-west-2/config/root", account="acct", api_key=fake_cloud.root_key)
-    assert e.read("aws-us-west-2/config/root") == {"account": "acct"}
+    assert e.read("aws-us-west-2/config/root")["account"] == "acct"
     e.write("aws-us-west-2/roles/ec2", policies=["ec2:*"])
     assert e.read("aws-us-west-2/roles/ec2")["policies"] == ["ec2:*"]
     assert e.list("aws-us-west-2/roles") == ["ec2"]

@@ -245,3 +245,13 @@ def test_fifty_clients_issue_and_revoke_at_once(
     assert iam_users(iam) == []
     status, _ = request(server.url, "LIST", "sys/leases/lookup/aws-us-west-2/creds/ec2", root)
     assert status == 404
+
+
+def test_the_tokens_display_name_is_who_asked(server: Server, aws: hvac.Client) -> None:
+    made = aws.auth.token.create(policies=["root"], display_name="deploy", ttl="1h")
+    c = client(server, made["auth"]["client_token"])
+    creds = c.secrets.aws.generate_credentials("ec2", mount_point="aws-us-west-2")
+    looked = c.sys.read_lease(creds["lease_id"])["data"]
+    accessor = made["auth"]["accessor"]
+    assert looked["actor"] == f"deploy (token:{accessor})" and looked["age"] >= 0
+    c.sys.revoke_lease(creds["lease_id"])

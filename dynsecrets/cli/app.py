@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "worker": ("verbs_worker", "worker"),
     "tidy": ("verbs_admin", "tidy"),
     "rotate-root": ("verbs_admin", "rotate_root"),
+    "rotate": ("verbs_admin", "rotate"),
     "version": ("verbs_help", "version"),
     "serve": ("verbs_server", "serve"),
     "token": ("verbs_server", "token"),

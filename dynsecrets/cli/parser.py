@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "store",
         help="store URL (default: $DYNSECRETS_STORE or the SQLite file in the user data dir)",
     )
+    _flag(
+        parser,
+        "actor",
+        help="who the credentials are for, tagged on what the cloud creates "
+        "(default: $DYNSECRETS_ACTOR or your user name)",
+    )
     _switch(parser, "debug", help="print tracebacks")
     _switch(parser, "version", help="print the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
@@ -249,3 +255,11 @@ def _operations(sub: Any) -> None:
         "dynsecrets rotate-root aws-us-west-2",
     )
     p.add_argument("mount")
+    p = _verb(
+        sub,
+        "rotate",
+        "Rotate a static role's secret now (MOUNT/static-roles/NAME), or a mount's root "
+        "credential (MOUNT).",
+        "dynsecrets rotate aws-us-west-2/static-roles/app",
+    )
+    p.add_argument("path")

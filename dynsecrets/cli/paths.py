@@ -17,7 +17,23 @@ __all__ = ["open_engine", "path_kind", "schema_fields"]
 def open_engine(args: argparse.Namespace, **options: Any) -> Engine:
     from dynsecrets import Engine
 
+    options.setdefault("actor", actor(args))
     return Engine.open(args.store, **options)
+
+
+def actor(args: argparse.Namespace) -> str:
+    """``-actor``, else ``$DYNSECRETS_ACTOR``, else the login name ("" if unknown)."""
+    import os
+
+    given = getattr(args, "actor", None) or os.environ.get("DYNSECRETS_ACTOR")
+    if given:
+        return str(given)
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER (some containers)
+        return ""
 
 
 def path_kind(path: str) -> tuple[str, str, str | None]:

@@ -165,6 +165,8 @@ def info_rows(info: LeaseInfo, now: float) -> list[tuple[str, Any]]:
         ("renewable", info.renewable),
         ("revocable", info.revocable),
         ("state", info.state),
+        ("actor", info.actor or "-"),
+        ("age", format_duration(info.age(now))),
     ]
     if info.attempts:
         rows += [("attempts", info.attempts), ("last_error", info.last_error)]
@@ -181,6 +183,8 @@ def lookup_data(info: LeaseInfo, now: float) -> dict[str, Any]:
         "renewable": info.renewable,
         "revocable": info.revocable,
         "state": info.state,
+        "actor": info.actor,
+        "age": info.age(now),
     }
     if info.attempts:
         data.update(attempts=info.attempts, last_error=info.last_error)

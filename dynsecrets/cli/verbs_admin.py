@@ -1,4 +1,4 @@
-"""``tidy`` and ``rotate-root``: operator tasks on one mount."""
+"""``tidy``, ``rotate-root`` and ``rotate``: operator tasks on one mount."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import TextIO
 
 from dynsecrets.output import format_table
 
-from .messages import CommandFailed, error_line
+from .messages import CommandFailed, UsageError, error_line
 from .paths import open_engine
 
-__all__ = ["rotate_root", "tidy"]
+__all__ = ["rotate", "rotate_root", "tidy"]
 
 
 def tidy(args: argparse.Namespace, out: TextIO) -> int:
@@ -55,4 +55,21 @@ def rotate_root(args: argparse.Namespace, out: TextIO) -> int:
     print(f"Success! Rotated the root credential of {mount}/", file=out)
     if new:
         print(format_table(sorted(new.items())), file=out)
+    return 0
+
+
+def rotate(args: argparse.Namespace, out: TextIO) -> int:
+    parts = args.path.strip("/").split("/")
+    if len(parts) == 1:
+        args.mount = parts[0]
+        return rotate_root(args, out)
+    if len(parts) != 3 or parts[1] != "static-roles":
+        raise UsageError(
+            f"cannot rotate {args.path!r}: name a static role (MOUNT/static-roles/NAME) or a "
+            "mount (its root credential)"
+        )
+    with open_engine(args) as engine:
+        shown = engine.mount(parts[0]).static.rotate(parts[2])
+    print(f"Success! Rotated {args.path.strip('/')}", file=out)
+    print(format_table(sorted((k, v) for k, v in shown.items() if v not in (None, []))), file=out)
     return 0

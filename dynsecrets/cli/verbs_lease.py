@@ -60,8 +60,18 @@ def lease(args: argparse.Namespace, out: TextIO) -> int:
                 where = f" under {args.prefix}" if args.prefix else ""
                 print(f"No {state}leases{where}.", file=out)
             else:
-                table = [(i.lease_id, i.state, format_duration(i.ttl(now()))) for i in infos]
-                print(format_columns(("Lease ID", "State", "TTL"), table), file=out)
+                t = now()
+                table = [
+                    (
+                        i.lease_id,
+                        i.state,
+                        format_duration(i.ttl(t)),
+                        format_duration(i.age(t)),
+                        i.actor or "-",
+                    )
+                    for i in infos
+                ]
+                print(format_columns(("Lease ID", "State", "TTL", "Age", "Actor"), table), file=out)
     return 0
 
 

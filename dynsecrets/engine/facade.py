@@ -14,7 +14,7 @@ from .._names import check_mount_path
 from ..clock import Clock, ServerClock, SystemClock
 from ..crypto import KeyProvider, resolve_key
 from ..errors import MountInUse, ValidationError
-from ..lifecycle import issuance, leases, recovery, revocation
+from ..lifecycle import issuance, leases, recovery, revocation, tasks
 from ..lifecycle.core import Core
 from ..providers.registry import ProviderRegistry
 from ..retry import RetryPolicy
@@ -284,7 +284,18 @@ class Engine:
         """
         path = check_mount_path(path)
         self.core.mount_record(path)
-        if self.store.count_leases(path):
+        mount = self.mount(path)
+        static = [
+            n.split("/", 1)[1] for n in self.store.list_roles(path) if n.startswith("static-roles/")
+        ]
+        if static and not revoke:
+            raise MountInUse(
+                f"{path}/ has static roles ({', '.join(static)}); delete them, or pass "
+                "revoke=True to delete them and the secrets dynsecrets made for them"
+            )
+        for name in static:
+            mount.static.delete(name)
+        if leases.under(self.core, f"{path}/"):
             if not revoke:
                 raise MountInUse(
                     f"{path}/ still has leases; revoke them (revoke_prefix('{path}/')) "
@@ -296,6 +307,7 @@ class Engine:
                     f"{path}/: {len(summary.failed)} lease(s) could not be revoked; "
                     "they stay in the store; fix the cause or revoke them with force=True"
                 )
+        tasks.cancel(self.core, path, tasks.ROOT)
         self.core.drop_provider(path)
         self.store.delete_mount(path)
         log.info("disabled secrets engine at %s/", path)

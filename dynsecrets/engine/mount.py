@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from .._names import check_role_name
 from ..errors import DynSecretsError, InvalidTTL, MountNotConfigured, RoleNotFound
-from ..lifecycle import role_resources
+from ..lifecycle import role_resources, root_rotation, tasks
 from ..lifecycle.events import error_text
 from ..models import Lease, LeaseInfo, MountInfo, Role
+from ..providers.base import Provider
 from ..schema import Field, Schema
 from . import mounts
+from .static_roles import StaticRoles
 from .tidy import TidyReport, tidy
+from .verify import check_permissions
 
 if TYPE_CHECKING:
-    from ..providers.base import Provider
     from ..store.base import MountRecord
     from .facade import Engine
 
@@ -64,17 +66,36 @@ class Mount:
         return rec, self._core.provider(rec)
 
     # -- root config ------------------------------------------------------------------
-    def configure(self, **fields: Any) -> None:
-        """Validate and store the provider's root config (sealed)."""
-        provider = self._rec_provider()[1]
+    def configure(self, *, verify: bool = False, **fields: Any) -> None:
+        """Validate and store the provider's root config (sealed), and its rotation
+        schedule (``rotation_period`` or ``rotation_schedule``, ``rotation_window``,
+        ``disable_automated_rotation``). ``verify``: first ask the cloud whether the
+        credential works and may make every call the provider makes (for every
+        stored role); a missing permission raises :class:`MissingPermissions`."""
+        rec, provider = self._rec_provider()
+        schedule_fields, fields = root_rotation.split(fields)
         config = provider.validate_config(fields)
+        can_rotate = type(provider).rotate_root is not Provider.rotate_root
+        sched = None
+        if schedule_fields:
+            given = root_rotation.merged(self._core, self.path, schedule_fields)
+            sched = root_rotation.validate(given, can_rotate)
         store = self._core.store
-        roles = {n: store.get_role(self.path, n) or {} for n in store.list_roles(self.path)}
+        roles = {n: store.get_role(self.path, n) or {} for n in self.roles()}
         provider.check_mount(config, roles)
-        self._core.store.update_mount(self.path, config=self._core.seal(config, self.path))
+        if verify:
+            with self._core.deadline("verify"):
+                check_permissions(provider, config, None, f"{self.path}/config")
+                for name, role in roles.items():
+                    check_permissions(provider, config, role, f"role {name!r}")
+        secret = provider.config_schema.secret_fields
+        old = None if rec.config is None else self._core.config(rec, provider)
+        changed = old is None or any(old.get(k) != config.get(k) for k in secret)
+        store.update_mount(self.path, config=self._core.seal(config, self.path))
+        root_rotation.write(self._core, self.path, sched, changed)
         log.info("configured %s/", self.path)
         events = self._core.events
-        hashed = events.hashed(config, provider.config_schema.secret_fields)
+        hashed = events.hashed(config, secret)
         events.record("config.write", f"{self.path}/config/root", fields=hashed)
 
     def read_config(self) -> dict[str, Any]:
@@ -84,7 +105,8 @@ class Mount:
             raise MountNotConfigured(
                 f"{self.path}/ is not configured; write {self.path}/config/root first"
             )
-        return provider.config_schema.masked(self._core.config(rec, provider))
+        shown = provider.config_schema.masked(self._core.config(rec, provider))
+        return {**shown, **root_rotation.status(self._core, self.path)}
 
     def root_config(self) -> dict[str, Any]:
         """The root config *with* its secrets, as the provider receives it (or the
@@ -100,17 +122,14 @@ class Mount:
     def rotate_root(self) -> dict[str, Any]:
         """Replace the root credential in the cloud and store the new one.
         Returns the new config without secrets."""
-        rec, provider = self._rec_provider()
+        provider = self._rec_provider()[1]
         core = self._core
-        config = core.config(rec, provider)
         path = f"{self.path}/config/rotate-root"
-
-        def persist(new: dict[str, Any]) -> None:
-            core.store.update_mount(self.path, config=core.seal(new, self.path))
-
         try:
-            with core.deadline("rotate_root"):
-                new = provider.rotate_root(config, persist)
+            with tasks.hold(core, self.path, tasks.ROOT):
+                new = root_rotation.rotate(core, self.path)
+                due = root_rotation.record_rotation(core, self.path)
+                tasks.schedule(core, self.path, tasks.ROOT, "", due)
         except DynSecretsError as exc:
             core.events.record("config.rotate_root", path, error=error_text(exc))
             raise
@@ -120,7 +139,9 @@ class Mount:
         return provider.config_schema.masked(new)
 
     # -- roles ----------------------------------------------------------------------------
-    def write_role(self, name: str, **fields: Any) -> Role:
+    def write_role(self, name: str, *, verify: bool = False, **fields: Any) -> Role:
+        """Validate and store a role. ``verify``: first ask the cloud whether the root
+        credential may make every call issuing from this role makes."""
         name = check_role_name(name)
         engine_fields = {k: fields.pop(k) for k in list(fields) if k in ENGINE_ROLE_FIELDS.fields}
         common = ENGINE_ROLE_FIELDS.validate(engine_fields)
@@ -136,6 +157,11 @@ class Mount:
             )
         config = None if rec.config is None else self._core.config(rec, provider)
         provider.check_mount(config, {name: stored})
+        if verify:
+            if config is None:
+                raise MountNotConfigured(f"verify needs the root config; write {self.path}/config")
+            with self._core.deadline("verify"):
+                check_permissions(provider, config, stored, f"role {name!r}")
         previous = self._core.store.get_role(self.path, name)
         # Roles whose write creates cloud objects (GCP rolesets) are written ahead
         # like leases; for the others this is one put_role.
@@ -153,7 +179,13 @@ class Mount:
 
     def roles(self) -> list[str]:
         self._core.mount_record(self.path)
-        return list(self._core.store.list_roles(self.path))
+        # Names with a "/" are the engine's rows (static roles, the root schedule).
+        return [n for n in self._core.store.list_roles(self.path) if "/" not in n]
+
+    @property
+    def static(self) -> StaticRoles:
+        """This mount's static roles (existing identities whose secret is rotated)."""
+        return StaticRoles(self)
 
     def delete_role(self, name: str, *, revoke_leases: bool = False) -> None:
         """Delete a role. Its live leases stay valid (as in Vault); revoke them by prefix.

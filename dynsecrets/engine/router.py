@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._names import check_text, show
 from ..errors import PathNotFound, RoleNotFound, ValidationError
-from ..providers.routes import Route, match
+from ..providers.routes import STATIC_ROUTES, Route, match
 from ..ttl import parse_duration
 
 if TYPE_CHECKING:
@@ -21,11 +21,23 @@ _Names = list[str]  # `list` is a method name below
 
 _SYSTEM = frozenset({"sys", "auth", "identity", "cubbyhole"})
 _VERBS = {
-    "read": frozenset({"config", "lease_config", "role", "issue"}),
-    "write": frozenset({"config", "lease_config", "rotate_root", "role", "issue", "role_action"}),
-    "list": frozenset({"roles"}),
-    "delete": frozenset({"config", "role"}),
+    "read": frozenset({"config", "lease_config", "role", "issue", "static_role", "static_creds"}),
+    "write": frozenset(
+        {"config", "lease_config", "rotate_root", "role", "issue", "role_action"}
+        | {"static_role", "static_rotate"}
+    ),
+    "list": frozenset({"roles", "static_roles"}),
+    "delete": frozenset({"config", "role", "static_role"}),
 }
+
+
+def _flag(value: Any) -> bool:
+    """``verify=true`` as the path API and the CLI pass it (a bool or its text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return value.lower() in ("true", "1", "yes")
+    raise ValidationError("verify", "must be true or false")
 
 
 class Router:
@@ -63,7 +75,8 @@ class Router:
             # `hvac ...configure(4 fields)` keeps the endpoints written before).
             if mount.info.configured:
                 fields = {**mount.root_config(), **fields}
-            mount.configure(**fields)
+            verify = fields.pop("verify", False)
+            mount.configure(verify=_flag(verify), **fields)
             return None
         self.engine.store.update_mount(mount.path, config=None)
         self.engine.core.events.record("config.delete", f"{mount.path}/config")
@@ -92,6 +105,26 @@ class Router:
     def _rotate_root(self, verb: str, mount: Mount, *_: Any) -> Any:
         return mount.rotate_root()
 
+    # -- static roles (the engine's own paths, STATIC_ROUTES) -----------------------------
+    def _static_roles(self, verb: str, mount: Mount, *_: Any) -> _Names:
+        return mount.static.names()
+
+    def _static_role(
+        self, verb: str, mount: Mount, route: Route, role: str, rest: Any, fields: Any
+    ) -> Any:
+        if verb == "write":
+            return mount.static.write(role, **fields)
+        if verb == "read":
+            return mount.static.read(role)
+        mount.static.delete(role)
+        return None
+
+    def _static_creds(self, verb: str, mount: Mount, route: Route, role: str, *_: Any) -> Any:
+        return mount.static.creds(role)
+
+    def _static_rotate(self, verb: str, mount: Mount, route: Route, role: str, *_: Any) -> Any:
+        return mount.static.rotate(role)
+
     def _roles(self, verb: str, mount: Mount, route: Route, *_: Any) -> _Names:
         if route.kind is None:
             return mount.roles()
@@ -104,7 +137,8 @@ class Router:
         if verb == "write":
             if route.kind is not None:
                 fields = {**fields, mount.provider.role_kind_field: route.kind}
-            mount.write_role(role, **fields)
+            verify = fields.pop("verify", False)
+            mount.write_role(role, verify=_flag(verify), **fields)
             return None
         found = self._role_of_kind(mount, route, role)
         if verb == "read":
@@ -160,7 +194,7 @@ class Router:
                 f"{show(path)} is not a path under a mount; try <mount>/roles/<name>"
             )
         mount = self.engine.mount(parts[0])
-        found = match(mount.provider.routes, parts[1:])
+        found = match(mount.provider.routes + STATIC_ROUTES, parts[1:])
         if found is None:
             raise PathNotFound(f"{show(path)} is not a known path; {self._hint(mount)}")
         route, role = found
@@ -168,9 +202,12 @@ class Router:
 
     @staticmethod
     def _hint(mount: Mount) -> str:
+        routes = mount.provider.routes
+        if mount.provider.static_role_schema is not None:
+            routes += STATIC_ROUTES
         shown = [
             "<mount>/" + r.pattern.replace("{role}", "<role>" if r.action == "issue" else "<name>")
-            for r in mount.provider.routes
+            for r in routes
             if r.shown
         ]
         listed = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]

@@ -35,8 +35,9 @@ class Event:
 
     ``kind`` is one of ``issue``, ``renew``, ``revoke`` (on request), ``expire``
     (by the worker), ``recover`` (interrupted issuance cleaned up), ``rollback``
-    (failed issuance undone), ``failure`` (a failed issue or revocation, with
-    ``error``) and ``irrevocable``.
+    (failed issuance undone), ``failure`` (a failed issue, revocation or rotation,
+    with ``error``), ``irrevocable``, and ``rotate`` (a scheduled rotation ran; its
+    ``lease_id`` is the task's, ``@rotation/<mount>/...``).
     """
 
     kind: str

@@ -18,7 +18,10 @@ Actions:
   request options (e.g. ``secret_type``); the lease id is
   ``<mount>/<the path, with the role name>/<24 random>``;
 - ``role_action``: write runs ``Provider.role_action(..., action=name)`` (e.g. GCP's
-  ``roleset/<n>/rotate-key``).
+  ``roleset/<n>/rotate-key``);
+- ``static_roles``/``static_role``/``static_creds``/``static_rotate``: the engine's
+  static roles (:data:`STATIC_ROUTES`, served under every mount whose provider has
+  ``static_role_schema``; providers do not declare them).
 
 A pattern's ``{role}`` matches one path segment: a role name.
 """
@@ -29,10 +32,22 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["DEFAULT_ROUTES", "Route", "match"]
+__all__ = ["DEFAULT_ROUTES", "STATIC_ROUTES", "Route", "match"]
 
 ACTIONS = frozenset(
-    {"config", "lease_config", "rotate_root", "roles", "role", "issue", "role_action"}
+    {
+        "config",
+        "lease_config",
+        "rotate_root",
+        "roles",
+        "role",
+        "issue",
+        "role_action",
+        "static_roles",
+        "static_role",
+        "static_creds",
+        "static_rotate",
+    }
 )
 
 
@@ -65,6 +80,15 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
     Route("roles/{role}", "role"),
     Route("creds/{role}", "issue"),
     Route("sts/{role}", "issue", shown=False),
+)
+
+
+#: The engine's static-role paths, as Vault's AWS engine lays them out.
+STATIC_ROUTES: tuple[Route, ...] = (
+    Route("static-roles", "static_roles", shown=False),
+    Route("static-roles/{role}", "static_role"),
+    Route("static-roles/{role}/rotate", "static_rotate", shown=False),
+    Route("static-creds/{role}", "static_creds"),
 )
 
 

@@ -29,8 +29,11 @@ class Caller:
 
     @property
     def actor(self) -> str:
-        """How the audit log names this caller: the accessor, never the token."""
-        return f"token:{self.token.accessor}"
+        """Who this caller is, for the audit log and the clouds' tags: the token's
+        display name with its accessor, never the token."""
+        name = self.token.display_name
+        accessor = f"token:{self.token.accessor}"
+        return f"{name} ({accessor})" if name else accessor
 
 
 class Policies:

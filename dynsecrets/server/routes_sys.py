@@ -213,6 +213,8 @@ class SysRoutes:
                 "last_renewal": None,
                 "renewable": info.renewable,
                 "ttl": info.ttl(now),
+                "actor": info.actor,
+                "age": info.age(now),
             }
             return Reply(200, envelope(data))
         if path.startswith("sys/leases/renew"):

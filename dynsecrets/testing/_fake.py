@@ -14,9 +14,22 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from .._names import random_base62
-from ..errors import DynSecretsError, PermanentProviderError, TransientProviderError
+from ..errors import (
+    DynSecretsError,
+    PermanentProviderError,
+    TransientProviderError,
+    ValidationError,
+)
 from ..models import Capabilities
-from ..providers.base import Issued, IssueRequest, ManagedIdentity, Provider, RevokeErrors
+from ..providers.base import (
+    Issued,
+    IssueRequest,
+    ManagedIdentity,
+    Provider,
+    RevokeErrors,
+    SecretInfo,
+    StaticSecret,
+)
 from ..schema import Field, Schema
 from .fake_cloud import TRANSIENT_CODES, FakeCloud, FakeCloudError
 
@@ -57,6 +70,11 @@ class FakeProvider(Provider):
         },
         what="role",
     )
+    static_role_schema = Schema(
+        {"username": Field("str", required=True, pattern=r"[\w+=,.@-]{1,64}")},
+        what="static role",
+    )
+    static_secret_limit = 2
     #: Longest lifetime the fake cloud gives a token, like STS's caps.
     TOKEN_MAX_TTL = 12 * 3600
 
@@ -132,6 +150,8 @@ class FakeProvider(Provider):
             "dynsecrets-lease": request.lease_id,
             "dynsecrets-store": request.store_id,
         }
+        if request.actor:
+            tags["dynsecrets-actor"] = request.actor[:256]
         try:
             self._call("create_user", lambda: self.cloud.create_user(user, tags))
         except PermanentProviderError as exc:
@@ -218,6 +238,59 @@ class FakeProvider(Provider):
         new = {**config, "api_key": self._call("rotate_root", lambda: self.cloud.rotate_root(old))}
         persist(new)
         return new
+
+    # -- static roles ------------------------------------------------------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        self._auth(config)
+        try:
+            dates = self._call("list_keys", lambda: self.cloud.key_dates(role["username"]))
+        except PermanentProviderError as exc:
+            if exc.code == "NoSuchEntity":
+                raise ValidationError(
+                    "username", f"no user {role['username']!r} in the fake cloud; create it first"
+                ) from exc
+            raise
+        return [SecretInfo(k, t) for k, t in dates.items()]
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        self._auth(config)
+        try:  # once: a lost reply is reconciled by the engine, never retried here
+            key_id, secret = self.cloud.create_key(role["username"])
+        except FakeCloudError as exc:
+            raise _map("create_key", exc) from exc
+        return StaticSecret(
+            key_id,
+            {"access_key": key_id, "secret_key": secret},
+            created_at=self.cloud.clock.now(),
+            secret_keys=frozenset({"secret_key"}),
+            env={"FAKE_ACCESS_KEY": key_id, "FAKE_SECRET_KEY": secret},
+        )
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        self._auth(config)
+        try:
+            self._call("delete_key", lambda: self.cloud.delete_key(role["username"], secret_id))
+        except PermanentProviderError as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        self._auth(config)
+        if role is None:
+            needed = {"fake:RotateRoot", "fake:ListUsers", "fake:DeleteUser"}
+        elif "username" in role:
+            needed = {"fake:ListKeys", "fake:CreateKey", "fake:DeleteKey"}
+        elif role.get("credential_type") == "token":
+            needed = {"fake:IssueToken"}
+        else:
+            needed = {"fake:CreateUser", "fake:CreateKey", "fake:DeleteKey", "fake:DeleteUser"}
+            if role.get("policies"):
+                needed |= {"fake:AttachPolicy", "fake:DetachPolicy"}
+        return sorted(needed & self.cloud.denied)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         users = self._call("list_users", self.cloud.list_users)

@@ -34,6 +34,7 @@ class FakeUser:
     policies: list[str] = attrs.field(factory=list)
     keys: dict[str, str] = attrs.field(factory=dict, repr=False)
     created_at: float = 0.0
+    key_created: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -91,6 +92,8 @@ class FakeCloud:
         #: Calls let through and calls answered ``Throttling`` by :meth:`rate_limit`.
         self.admitted = 0
         self.throttled = 0
+        #: Permissions the root key lacks (``verify`` reports them), e.g. {"fake:CreateUser"}.
+        self.denied: set[str] = set()
 
     # -- fault injection ----------------------------------------------------------
     def fail(self, op: str, *, nth: int = 1, times: int = 1, code: str = "AccessDenied") -> None:
@@ -229,6 +232,7 @@ class FakeCloud:
             key_id = "FAKE" + random_base62(16).upper()
             secret = secrets.token_urlsafe(30)
             user.keys[key_id] = secret
+            user.key_created[key_id] = self.clock.now()
             self._leave("create_key")
             return key_id, secret
 
@@ -243,6 +247,19 @@ class FakeCloud:
         self._enter("list_keys")
         with self._lock:
             return list(self._user(name).keys)
+
+    def key_dates(self, name: str) -> dict[str, float]:
+        """Key ids and creation times (one ``list_keys`` call, as IAM returns dates)."""
+        self._enter("list_keys")
+        with self._lock:
+            user = self._user(name)
+            return {k: user.key_created.get(k, 0.0) for k in user.keys}
+
+    def key_works(self, name: str, key_id: str, secret: str) -> bool:
+        """Whether a key is accepted (tests use it as a separate client would)."""
+        with self._lock:
+            user = self.users.get(name)
+            return user is not None and user.keys.get(key_id) == secret
 
     def issue_token(self, ttl: int) -> tuple[str, float]:
         self._enter("issue_token")

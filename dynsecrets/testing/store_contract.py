@@ -316,3 +316,31 @@ class StoreContract:
         assert store.get_policies([]) == {}
         assert store.delete_policy("a") is True
         assert store.delete_policy("a") is False
+
+    def test_task_rows_upsert_and_claim_one_at_a_time(self, store: Store) -> None:
+        task = attrs.evolve(self.lease("@rotation/m/static/a", due=50.0), plan={"_task": "t"})
+        store.put_task(task)
+        assert store.claim_lease("@rotation/m/static/a", owner="w1", deadline=90.0, now=10.0)
+        # Another owner cannot take a live claim; the holder may renew it.
+        assert not store.claim_lease("@rotation/m/static/a", owner="w2", deadline=90.0, now=20.0)
+        assert store.claim_lease("@rotation/m/static/a", owner="w1", deadline=95.0, now=20.0)
+        assert store.claim_lease("@rotation/m/static/a", owner="w2", deadline=190.0, now=96.0)
+        assert not store.claim_lease("@rotation/m/none", owner="w2", deadline=190.0, now=96.0)
+        store.record_failure(
+            "@rotation/m/static/a",
+            state=LeaseState.REVOKING,
+            attempts=2,
+            last_error="x",
+            due_at=60.0,
+        )
+        assert store.claim_lease("@rotation/m/static/a", owner="w2", deadline=190.0, now=96.0)
+        # A second put moves the due time, takes the new plan, resets attempts; the
+        # claim stays until its holder releases it.
+        store.put_task(attrs.evolve(task, plan={"_task": "t", "v": 2}, due_at=500.0))
+        got = store.get_lease("@rotation/m/static/a")
+        assert got is not None
+        assert (got.due_at, got.attempts, got.last_error, got.claim_owner) == (500.0, 0, None, "w2")
+        store.release_claim("@rotation/m/static/a", "w2")
+        assert store.get_lease("@rotation/m/static/a").claim_owner is None  # type: ignore[union-attr]
+        assert (got.state, got.plan) == (LeaseState.ACTIVE, {"_task": "t", "v": 2})
+        assert store.claim_due(400.0, owner="w", deadline=900.0, limit=10) == []

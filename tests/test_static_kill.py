@@ -1,0 +1,71 @@
+"""SIGKILL at chosen points of a static role's rotation, 12 times, against a moto
+server: after recovery the IAM user has one or two access keys, every one known to
+the store, and the one the store serves is active."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynsecrets import Engine, ExpiryWorker, ManualClock
+from dynsecrets.testing.aws import MotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLS = 12
+
+
+def _keys(iam: Any) -> dict[str, str]:
+    meta = iam.list_access_keys(UserName="static-app")["AccessKeyMetadata"]
+    return {k["AccessKeyId"]: k["Status"] for k in meta}
+
+
+@pytest.mark.slow
+@pytest.mark.moto
+def test_sigkill_during_rotation(moto_server: MotoServer, iam: Any, tmp_path: Path) -> None:
+    iam.create_user(UserName="static-app")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Engine.open(url) as setup:
+        m = setup.enable("aws", "aws")
+        m.configure(**moto_server.config())
+        m.static.write("app", username="static-app", rotation_period="24h")
+    rng = random.Random(20261130)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(KILLS):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests._rotate_forever", url],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        # Each rotation is ListAccessKeys, (DeleteAccessKey), CreateAccessKey,
+        # GetCallerIdentity...: kill after 1-8 completed calls.
+        for _ in range(rng.randint(1, 8)):
+            assert child.stdout.readline().startswith("call ")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+
+        # Recovery: a worker after the dead process's claim has lapsed.
+        later = ManualClock(time.time() + 120)
+        with Engine.open(url, clock=later) as engine:
+            ExpiryWorker(engine).run_once()
+            state = engine.mount("aws").static.read("app")
+            creds = engine.read("aws/static-creds/app")
+        keys = _keys(iam)
+        known = {state["secret_id"], *state["previous_secret_ids"]}
+        assert 1 <= len(keys) <= 2, keys
+        assert set(keys) <= known, (keys, known)
+        assert keys[creds.data["access_key"]] == "Active"
+        assert not state["rotation_failing"]
