@@ -151,3 +151,18 @@ def sdk_call(
         models = sts_models if sts else ram_models
         response = getattr(client, snake)(getattr(models, f"{action}Request")(**params))
     return dict(response.body.to_map())
+
+
+def rotate_forever(url: str) -> None:
+    """Rotate the static role ``ali/app`` in a loop until killed: the victim of the
+    AliCloud SIGKILL rotation test (the fake in the parent counts its calls)."""
+    from dynsecrets.errors import ProviderError
+
+    engine = Engine.open(url, recover=False, registry=registry())
+    mount = engine.mount("ali")
+    print("ready", flush=True)
+    while True:
+        try:
+            mount.static.rotate("app")
+        except ProviderError as exc:  # reported, and the next rotation tries again
+            print("failed", exc, flush=True)
