@@ -23,8 +23,8 @@ from dynsecrets.errors import (
     ValidationError,
 )
 from dynsecrets.providers.alicloud import PERMISSIONS
-from dynsecrets.providers.alicloud.permissions import VERIFY_PERMISSIONS
 from dynsecrets.providers.alicloud.errors import classify
+from dynsecrets.providers.alicloud.permissions import VERIFY_PERMISSIONS
 from dynsecrets.testing.alicloud import FakeAliCloud, SignatureError, verify
 
 from ._alicloud import (  # noqa: F401
