@@ -194,3 +194,34 @@ def test_the_actor_goes_to_the_cloud_and_the_lease(
     anon = fake_mount.issue("app")
     assert "dynsecrets-actor" not in fake_cloud.users[anon.data["user"]].tags
     assert fake_mount.engine.lookup(anon.lease_id).actor == ""
+
+
+def test_a_late_worker_still_runs_the_latest_slot_whose_window_is_open(
+    fake_mount: Mount, fake_cloud: FakeCloud, dynsecrets_clock: ManualClock
+) -> None:
+    dynsecrets_clock.set(MONDAY)
+    fake_mount.engine.write(
+        "fake/config/root",
+        api_key=fake_cloud.root_key,
+        rotation_schedule="0 */6 * * *",
+        rotation_window="2h",
+    )
+    key = fake_cloud.root_key
+    # Down from 00:00 to 12:30: 06:00 was missed, but 12:00's window is open until 14:00.
+    dynsecrets_clock.set(MONDAY + 12 * 3600 + 1800)
+    ExpiryWorker(fake_mount.engine).run_once()
+    assert fake_cloud.root_key != key
+    assert fake_mount.read_config()["next_rotation"] == "2026-03-02T18:00:00Z"
+
+
+def test_deleting_the_config_stops_its_schedule(
+    fake_mount: Mount, fake_cloud: FakeCloud, dynsecrets_clock: ManualClock
+) -> None:
+    fake_mount.configure(account="test", api_key=fake_cloud.root_key, rotation_period="1h")
+    fake_mount.engine.delete("fake/config/root")
+    key = fake_cloud.root_key
+    dynsecrets_clock.advance(7200)
+    ExpiryWorker(fake_mount.engine).run_once()
+    assert fake_cloud.root_key == key
+    assert fake_mount.engine.store.get_lease("@rotation/fake/root") is None
+    assert fake_mount.engine.store.get_role("fake", "config/root-rotation") is None

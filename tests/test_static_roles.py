@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import attrs
 import pytest
 
 from dynsecrets import Engine, ExpiryWorker
@@ -73,7 +74,6 @@ def test_schedule_rotates_and_the_old_key_works_through_the_grace_period(
     fake_mount: Mount, cloud: FakeCloud, dynsecrets_clock: ManualClock
 ) -> None:
     engine = fake_mount.engine
-    own, _ = cloud.create_key("app")
     engine.write(
         "fake/static-roles/app", username="app", rotation_period="1h", rotation_grace_period="10m"
     )
@@ -85,21 +85,45 @@ def test_schedule_rotates_and_the_old_key_works_through_the_grace_period(
     assert worker.run_once() == 1
     second = engine.read("fake/static-creds/app")
     assert second.data["access_key"] != first.data["access_key"]
+    assert second.data["ttl"] == 3600
     assert _works(cloud, second) and _works(cloud, first)  # grace period
-    # At the cloud's limit of two, the first rotation retired the user's own key at
-    # once (the import said it would go at the first rotation); ours keeps its grace.
     assert engine.read("fake/static-roles/app")["previous_secret_ids"] == [first.data["access_key"]]
-    assert own not in _keys(cloud)
     dynsecrets_clock.advance(599)
     worker.run_once()
     assert _works(cloud, first)
     dynsecrets_clock.advance(1)
     assert worker.run_once() == 1
-    # After the grace period: only the new key is left; the imported user's own key
-    # was retired by this first rotation after the import.
     assert not _works(cloud, first)
     assert _keys(cloud) == [second.data["access_key"]]
     assert engine.read("fake/static-roles/app")["previous_secret_ids"] == []
+
+
+def test_the_identitys_own_key_keeps_its_grace_at_the_first_rotation(
+    fake_mount: Mount, cloud: FakeCloud, dynsecrets_clock: ManualClock
+) -> None:
+    """The user had a key: with ours that is the cloud's limit of two. The first
+    scheduled rotation retires the user's key after the grace period, then rotates."""
+    engine = fake_mount.engine
+    own, own_secret = cloud.create_key("app")
+    shown = engine.write(
+        "fake/static-roles/app", username="app", rotation_period="1h", rotation_grace_period="10m"
+    )
+    assert shown["previous_secret_ids"] == []  # imported keys are left alone
+    first = engine.read("fake/static-creds/app")
+    worker = ExpiryWorker(engine)
+    dynsecrets_clock.advance(3600)
+    worker.run_once()
+    # Due, but at the limit: the user's key is now scheduled to go, and still works.
+    assert cloud.key_works("app", own, own_secret)
+    assert engine.read("fake/static-creds/app").data["access_key"] == first.data["access_key"]
+    assert engine.read("fake/static-roles/app")["previous_secret_ids"] == [own]
+    dynsecrets_clock.advance(600)
+    worker.run_once()
+    second = engine.read("fake/static-creds/app")
+    assert not cloud.key_works("app", own, own_secret)
+    assert second.data["access_key"] != first.data["access_key"]
+    assert _works(cloud, first) and _works(cloud, second)
+    assert _keys(cloud) == sorted([first.data["access_key"], second.data["access_key"]])
 
 
 def test_manual_rotation_frees_a_slot_under_the_limit(fake_mount: Mount, cloud: FakeCloud) -> None:
@@ -320,3 +344,70 @@ def test_a_manual_rotation_waits_for_none_but_refuses_to_race(
     assert store.claim_lease("@rotation/fake/static/app", owner="other", deadline=now + 30, now=now)
     with pytest.raises(Conflict, match="running elsewhere"):
         fake_mount.static.rotate("app")
+
+
+# -- races the claim settles ------------------------------------------------------------
+def test_an_update_keeps_a_rotation_that_finished_while_it_was_verifying(
+    fake_mount: Mount, cloud: FakeCloud, dynsecrets_clock: ManualClock, monkeypatch: Any
+) -> None:
+    engine = fake_mount.engine
+    fake_mount.static.write("app", username="app", rotation_period="1h")
+    real_verify = FakeProvider.verify
+    ran: list[int] = []
+
+    def verify(self: FakeProvider, config: Any, role: Any) -> list[str]:
+        if not ran:  # meanwhile, the worker (another process) rotates
+            ran.append(ExpiryWorker(engine).run_once())
+        return real_verify(self, config, role)
+
+    monkeypatch.setattr(FakeProvider, "verify", verify)
+    dynsecrets_clock.advance(3600)
+    fake_mount.static.write("app", rotation_period="2h", verify=True)
+    assert ran == [1]
+    state = fake_mount.static.read("app")
+    assert set(_keys(cloud)) == {state["secret_id"], *state["previous_secret_ids"]}
+    assert _works(cloud, engine.read("fake/static-creds/app"))
+
+
+def test_writes_wait_for_no_one_but_refuse_while_another_holds_the_task(
+    fake_mount: Mount, cloud: FakeCloud
+) -> None:
+    store, now = fake_mount.engine.store, fake_mount.engine.clock.now()
+    # An import racing another import of the same name: the loser creates nothing.
+    store.put_task(
+        attrs.evolve(store_lease("@rotation/fake/static/app", now), plan={"_task": "rotate-static"})
+    )
+    assert store.claim_lease("@rotation/fake/static/app", owner="other", deadline=now + 30, now=now)
+    with pytest.raises(Conflict):
+        fake_mount.static.write("app", username="app", rotation_period="1h")
+    assert _keys(cloud) == [] and fake_mount.static.names() == []
+    store.release_claim("@rotation/fake/static/app", "other")
+    store.delete_lease("@rotation/fake/static/app")
+    fake_mount.static.write("app", username="app", rotation_period="1h")
+    # A root config write while a root rotation holds its task: refused, not lost.
+    assert store.claim_lease("@rotation/fake/root", owner="other", deadline=now + 30, now=now)
+    with pytest.raises(Conflict):
+        fake_mount.configure(account="moved")
+    assert fake_mount.read_config()["account"] == "test"
+
+
+def test_a_failed_manual_rotation_keeps_the_failure_on_record(
+    fake_mount: Mount, cloud: FakeCloud, dynsecrets_clock: ManualClock
+) -> None:
+    fake_mount.static.write("app", username="app", rotation_period="1h")
+    cloud.fail("create_key", times=100, code="AccessDenied")
+    worker = ExpiryWorker(fake_mount.engine)
+    dynsecrets_clock.advance(3600)
+    for _ in range(fake_mount.engine.core.max_attempts):
+        worker.run_once()
+        dynsecrets_clock.advance(4000)
+    with pytest.raises(PermanentProviderError):
+        fake_mount.static.rotate("app")
+    shown = fake_mount.static.read("app")
+    assert shown["rotation_state"] == "irrevocable" and shown["rotation_failing"]
+
+
+def store_lease(lease_id: str, now: float) -> Any:
+    from dynsecrets.store.base import LeaseRecord
+
+    return LeaseRecord(lease_id, "fake", "app", "active", {}, None, now, now, now, now)

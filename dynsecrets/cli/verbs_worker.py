@@ -108,7 +108,8 @@ def _once(
     started = time.monotonic()
     with open_engine(args, **engine_options) as engine:
         revoked = engine.expire_due(concurrency=concurrency)
-        irrevocable = len(engine.leases(state="irrevocable"))
+        # Leases, and rotations that keep failing (reported the same way).
+        irrevocable = len(engine.store.list_leases(state="irrevocable"))
     summary = {
         "revoked": revoked,
         "irrevocable": irrevocable,

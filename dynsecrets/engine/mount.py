@@ -12,7 +12,6 @@ from ..errors import DynSecretsError, InvalidTTL, MountNotConfigured, RoleNotFou
 from ..lifecycle import role_resources, root_rotation, tasks
 from ..lifecycle.events import error_text
 from ..models import Lease, LeaseInfo, MountInfo, Role
-from ..providers.base import Provider
 from ..schema import Field, Schema
 from . import mounts
 from .static_roles import StaticRoles
@@ -20,6 +19,7 @@ from .tidy import TidyReport, tidy
 from .verify import check_permissions
 
 if TYPE_CHECKING:
+    from ..providers.base import Provider
     from ..store.base import MountRecord
     from .facade import Engine
 
@@ -75,7 +75,7 @@ class Mount:
         rec, provider = self._rec_provider()
         schedule_fields, fields = root_rotation.split(fields)
         config = provider.validate_config(fields)
-        can_rotate = type(provider).rotate_root is not Provider.rotate_root
+        can_rotate = provider.can_rotate_root(config)
         sched = None
         if schedule_fields:
             given = root_rotation.merged(self._core, self.path, schedule_fields)
@@ -84,19 +84,34 @@ class Mount:
         roles = {n: store.get_role(self.path, n) or {} for n in self.roles()}
         provider.check_mount(config, roles)
         if verify:
+            static = {n: self.static.identity(n) for n in self.static.names()}
             with self._core.deadline("verify"):
                 check_permissions(provider, config, None, f"{self.path}/config")
                 for name, role in roles.items():
                     check_permissions(provider, config, role, f"role {name!r}")
+                for name, role in static.items():
+                    check_permissions(provider, config, role, f"static role {name!r}")
         secret = provider.config_schema.secret_fields
         old = None if rec.config is None else self._core.config(rec, provider)
         changed = old is None or any(old.get(k) != config.get(k) for k in secret)
-        store.update_mount(self.path, config=self._core.seal(config, self.path))
-        root_rotation.write(self._core, self.path, sched, changed)
+        # Under the root task's claim: a scheduled rotation in flight would otherwise
+        # store its config (made from the old one) over this write.
+        with tasks.hold(self._core, self.path, tasks.ROOT, create=True):
+            store.update_mount(self.path, config=self._core.seal(config, self.path))
+            root_rotation.write(self._core, self.path, sched, changed)
         log.info("configured %s/", self.path)
         events = self._core.events
         hashed = events.hashed(config, secret)
         events.record("config.write", f"{self.path}/config/root", fields=hashed)
+
+    def delete_config(self) -> None:
+        """Forget the root config and its rotation schedule."""
+        core = self._core
+        with tasks.hold(core, self.path, tasks.ROOT, create=True):
+            core.store.update_mount(self.path, config=None)
+            core.store.delete_role(self.path, root_rotation.ROW)
+            tasks.cancel(core, self.path, tasks.ROOT)
+        core.events.record("config.delete", f"{self.path}/config")
 
     def read_config(self) -> dict[str, Any]:
         """The root config without its secret fields."""
@@ -126,7 +141,7 @@ class Mount:
         core = self._core
         path = f"{self.path}/config/rotate-root"
         try:
-            with tasks.hold(core, self.path, tasks.ROOT):
+            with tasks.hold(core, self.path, tasks.ROOT, create=True):
                 new = root_rotation.rotate(core, self.path)
                 due = root_rotation.record_rotation(core, self.path)
                 tasks.schedule(core, self.path, tasks.ROOT, "", due)

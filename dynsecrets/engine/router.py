@@ -78,8 +78,7 @@ class Router:
             verify = fields.pop("verify", False)
             mount.configure(verify=_flag(verify), **fields)
             return None
-        self.engine.store.update_mount(mount.path, config=None)
-        self.engine.core.events.record("config.delete", f"{mount.path}/config")
+        mount.delete_config()
         return None
 
     def _lease_config(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._names import check_role_name
 from ..errors import (
+    Conflict,
     DynSecretsError,
     NotSupported,
     RoleNotFound,
@@ -110,7 +111,7 @@ class StaticRoles:
             with self.core.deadline("verify"):
                 check_permissions(provider, config, stored, f"static role {name!r}")
         if found is not None:
-            return self._update(name, stored, found[1])
+            return self._update(name, stored)
         return self._import(provider, config, name, stored)
 
     def _rotation(self, provider: Provider, common: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +133,21 @@ class StaticRoles:
             )
         return {"rotation_period": period, "rotation_grace_period": grace}
 
-    def _update(self, name: str, stored: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    def _update(self, name: str, stored: dict[str, Any]) -> dict[str, Any]:
         with tasks.hold(self.core, self.path, tasks.STATIC, name):
+            # The state as it is now, under the claim: a rotation or a delete may have
+            # finished since the write began.
+            found = rotation.load(self.core, self.path, name)
+            if found is None:
+                raise RoleNotFound(f"static role {name!r} at {self.path}/ was deleted meanwhile")
+            state = found[1]
             if state.get("last_rotated") is not None:
                 state["next_rotation"] = state["last_rotated"] + stored["rotation_period"]
             rotation.save(self.core, self.path, name, stored, state)
             rot = rotation.rotation(self.core, self.path, name)
-            tasks.schedule(self.core, self.path, tasks.STATIC, name, rot.next_due())
+            tasks.schedule(
+                self.core, self.path, tasks.STATIC, name, rot.next_due(), keep_health=True
+            )
         self.core.events.record(
             "static_role.write", f"{self.path}/static-roles/{name}", fields=stored
         )
@@ -163,30 +172,36 @@ class StaticRoles:
                 f"({', '.join(i.id for i in existing)}), the cloud's limit; delete one that is "
                 "not in use so dynsecrets can add its own, then write again",
             )
-        state = {
-            "current": None,
-            "previous": [],
-            "inherited": [i.id for i in existing],
-            "pending": None,
-            "created_at": core.clock.now(),
-        }
-        rotation.save(core, self.path, name, stored, state)
-        # Due if this process dies mid-import: the worker then reconciles and retries.
-        tasks.schedule(core, self.path, tasks.STATIC, name, core.heartbeat.deadline())
-        try:
-            with tasks.hold(core, self.path, tasks.STATIC, name):
+        # The claim first: of two imports of one name, the second fails here (or
+        # finds the role made) and touches nothing.
+        with tasks.hold(core, self.path, tasks.STATIC, name, create=True):
+            if rotation.load(core, self.path, name) is not None:
+                raise Conflict(
+                    f"static role {name!r} at {self.path}/ was created meanwhile; write again "
+                    "to update it"
+                )
+            state = {
+                "current": None,
+                "previous": [],
+                "inherited": [i.id for i in existing],
+                "pending": None,
+                "created_at": core.clock.now(),
+            }
+            rotation.save(core, self.path, name, stored, state)
+            try:
                 rot = rotation.rotate(core, self.path, name)
-                tasks.schedule(core, self.path, tasks.STATIC, name, rot.next_due())
-        except DynSecretsError:
-            self._abandon(name)
-            raise
+            except DynSecretsError:
+                self._abandon(name)
+                raise
+            tasks.schedule(core, self.path, tasks.STATIC, name, rot.next_due())
         log.info("imported static role %s/%s", self.path, name)
         core.events.record("static_role.write", f"{self.path}/static-roles/{name}", fields=stored)
         return self.read(name)
 
     def _abandon(self, name: str) -> None:
-        """A failed import: remove what it made, then the role, so nothing is left; if
-        the cloud refuses, the role stays for the worker to finish."""
+        """A failed import (the caller holds the claim): remove what it made, then the
+        role, so nothing is left; if the cloud refuses, the role stays (its intent
+        stored, its task due) for the worker to finish."""
         try:
             rot = rotation.rotation(self.core, self.path, name)
             with self.core.deadline("static_role"):
@@ -205,6 +220,7 @@ class StaticRoles:
         name = check_role_name(name)
         fields, state = self._loaded(name)
         current = state.get("current") or {}
+        health = tasks.health(self.core, self.path, tasks.STATIC, name)
         return {
             "name": name,
             **fields,
@@ -212,9 +228,14 @@ class StaticRoles:
             "previous_secret_ids": [p["id"] for p in state.get("previous") or ()],
             "last_rotated": _iso(state.get("last_rotated")),
             "next_rotation": _iso(state.get("next_rotation")),
-            "rotation_failing": bool(state.get("pending")),
-            **tasks.health(self.core, self.path, tasks.STATIC, name),
+            **health,
+            # A rotation is interrupted (its intent stored) or the last one failed.
+            "rotation_failing": bool(state.get("pending")) or health["rotation_state"] != "ok",
         }
+
+    def identity(self, name: str) -> dict[str, Any]:
+        """A static role's stored fields (what the provider's hooks receive)."""
+        return self._loaded(check_role_name(name))[0]
 
     def names(self) -> list[str]:
         self.core.mount_record(self.path)
@@ -282,5 +303,5 @@ class StaticRoles:
                 if rot.state.get("current"):
                     provider.static_delete(config, rot.fields, rot.state["current"]["id"])
             self.core.store.delete_role(self.path, rotation.row_name(name))
-        tasks.cancel(self.core, self.path, tasks.STATIC, name)
+            tasks.cancel(self.core, self.path, tasks.STATIC, name)
         self.core.events.record("static_role.delete", f"{self.path}/static-roles/{name}")

@@ -143,6 +143,14 @@ def next_due(row: Mapping[str, Any]) -> float:
     return tasks.NEVER
 
 
+def _latest(row: Mapping[str, Any], now: float) -> float:
+    """The latest scheduled time at or before ``now`` (whose window may still be open)."""
+    from cronsim import CronSim
+
+    start = dt.datetime.fromtimestamp(now + 1, dt.timezone.utc)
+    return next(CronSim(str(row["rotation_schedule"]), start, reverse=True)).timestamp()
+
+
 def write(
     core: Core, mount: str, sched: Mapping[str, Any] | None, credential_changed: bool
 ) -> None:
@@ -200,7 +208,7 @@ def run(core: Core, mount: str, _name: str) -> float:
     if due > now:
         return due
     window = row.get("rotation_window")
-    if window and row.get("rotation_schedule") and now > due + float(window):
+    if window and row.get("rotation_schedule") and now > _latest(row, now) + float(window):
         log.warning("%s/: scheduled root rotation missed its window; waiting for the next", mount)
         # Skip: count from now, so the next cron time after now is due.
         core.store.put_role(mount, ROW, {**row, "skipped_at": now})

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError, ProviderError, RoleNotFound
 from . import tasks
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Rotation:
         self.config = config
         loaded = load(core, mount, name)
         if loaded is None:
-            raise KeyError(name)
+            raise RoleNotFound(f"no static role {name!r} at {mount}/ (deleted meanwhile?)")
         self.fields, self.state = loaded
 
     def _save(self) -> None:
@@ -165,7 +165,8 @@ class Rotation:
                 )
                 return
 
-    def rotate(self, *, now: float) -> None:
+    def rotate(self, *, now: float, manual: bool = True) -> bool:
+        """Rotate; False when a scheduled rotation waits instead (see below)."""
         self.reconcile()
         if self.state.get("current") and self.state.get("inherited"):
             # The first rotation after the import retires what the identity had
@@ -183,7 +184,16 @@ class Rotation:
         existing = self.provider.static_secrets(self.config, self._identity())
         limit = self.provider.static_secret_limit
         if limit is not None and len(existing) >= limit:
+            waiting = [float(p["delete_at"]) for p in self.state.get("previous") or ()]
+            if not manual and waiting and min(waiting) > now:
+                # A scheduled rotation never cuts a grace period short (the identity's
+                # own secrets, at the first rotation after the import): it runs once
+                # the oldest previous secret is retired.
+                self.state["next_rotation"] = min(waiting)
+                self._save()
+                return False
             if self.state.get("previous"):
+                # Asked for now: the oldest previous secret goes before its time.
                 self.retire(now=now, early=True)
                 existing = self.provider.static_secrets(self.config, self._identity())
             if len(existing) >= limit:
@@ -198,7 +208,12 @@ class Rotation:
         self._save()  # the intent is durable before the create
         # Due once this holder's claim lapses: if the process dies, a worker reconciles.
         tasks.schedule(
-            self.core, self.mount, tasks.STATIC, self.name, self.core.heartbeat.deadline()
+            self.core,
+            self.mount,
+            tasks.STATIC,
+            self.name,
+            self.core.heartbeat.deadline(),
+            keep_health=True,
         )
         secret = self.provider.static_create(self.config, self._identity())
         try:
@@ -209,6 +224,7 @@ class Rotation:
             self._save()
             raise
         self._promote(secret, now=now)
+        return True
 
     def _promote(self, secret: StaticSecret, *, now: float) -> None:
         grace = int(self.fields["rotation_grace_period"])
@@ -258,14 +274,14 @@ def tend(core: Core, mount: str, name: str) -> float:
     ended, rotate when due. Returns when it is next due."""
     try:
         rot = rotation(core, mount, name)
-    except KeyError:
+    except RoleNotFound:
         return tasks.NEVER  # the role was deleted meanwhile
     now = core.clock.now()
     with core.deadline("rotate"):
         rot.reconcile()
         rot.retire(now=now)
         if not rot.state.get("current") or now >= float(rot.state.get("next_rotation") or 0):
-            rot.rotate(now=now)
+            rot.rotate(now=now, manual=False)
     return rot.next_due()
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import Conflict, DynSecretsError, ProviderError
+from ..errors import Conflict, DynSecretsError, ProviderError, RoleNotFound
 from ..models import LeaseState
 from ..store.base import LeaseRecord
 from .claims import new_owner
@@ -50,9 +50,11 @@ def task_id(mount: str, kind: str, name: str = "") -> str:
     return f"@rotation/{mount}/root" if kind == ROOT else f"@rotation/{mount}/static/{name}"
 
 
-def schedule(core: Core, mount: str, kind: str, name: str, due_at: float) -> None:
-    """Create the task, or move it to ``due_at`` (releasing its claim, resetting its
-    attempts)."""
+def schedule(
+    core: Core, mount: str, kind: str, name: str, due_at: float, *, keep_health: bool = False
+) -> None:
+    """Create the task, or move it to ``due_at`` and reset its attempts (after a
+    success; ``keep_health`` only moves it, mid-run). Its claim stays with its holder."""
     now = core.clock.now()
     core.store.put_task(
         LeaseRecord(
@@ -68,7 +70,8 @@ def schedule(core: Core, mount: str, kind: str, name: str, due_at: float) -> Non
             due_at=due_at,
             renewable=False,
             revocable=True,
-        )
+        ),
+        keep_health=keep_health,
     )
 
 
@@ -91,14 +94,21 @@ def cancel(core: Core, mount: str, kind: str, name: str = "") -> None:
 
 
 @contextmanager
-def hold(core: Core, mount: str, kind: str, name: str = "") -> Iterator[str]:
+def hold(
+    core: Core, mount: str, kind: str, name: str = "", *, create: bool = False
+) -> Iterator[str]:
     """Claim the task's row for a manual run (``Conflict`` while another process
-    runs it), keep the claim alive for the block, and yield the owner."""
+    runs it), keep the claim alive for the block, and yield the owner. ``create``:
+    make the row first if there is none (an import; a root config written before
+    tasks existed); otherwise a missing row is ``NotFound``."""
     owner = new_owner("rotate")
     tid = task_id(mount, kind, name)
     with core.heartbeat.hold(owner):
-        if core.store.get_lease(tid) is None:  # a mount configured before tasks existed
-            schedule(core, mount, kind, name, NEVER)
+        if core.store.get_lease(tid) is None:
+            if not create:
+                raise RoleNotFound(f"no static role {name!r} at {mount}/ (deleted meanwhile?)")
+            # Due when this claim lapses: if the process dies, a worker finishes.
+            schedule(core, mount, kind, name, core.heartbeat.deadline())
         if not core.store.claim_lease(
             tid, owner=owner, deadline=core.heartbeat.deadline(), now=core.clock.now()
         ):

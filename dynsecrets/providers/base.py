@@ -234,6 +234,12 @@ class Provider(abc.ABC):
             f"provider {self.name!r} cannot rotate its root credential", operation="rotate_root"
         )
 
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        """Whether :meth:`rotate_root` can replace this config's credential (not when it
+        comes from the SDK's default chain, say): a rotation schedule is refused at
+        write time otherwise. Default: whether the provider implements rotate_root."""
+        return type(self).rotate_root is not Provider.rotate_root
+
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         """Identities this mount created that still exist in the cloud (for tidy)."""
         return []

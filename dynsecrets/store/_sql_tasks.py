@@ -11,12 +11,12 @@ from ._sql import LEASE_COLS, lease_values, marks
 
 __all__ = ["TaskRows"]
 
-_UPSERT = (
+_MOVE = (
     f"INSERT INTO leases ({LEASE_COLS}) VALUES ({marks(16)}) "
     "ON CONFLICT (lease_id) DO UPDATE SET plan = excluded.plan, due_at = excluded.due_at, "
-    "expires_at = excluded.expires_at, max_expires_at = excluded.max_expires_at, "
-    "state = excluded.state, attempts = 0, last_error = NULL"
+    "expires_at = excluded.expires_at, max_expires_at = excluded.max_expires_at"
 )
+_UPSERT = _MOVE + ", state = excluded.state, attempts = 0, last_error = NULL"
 
 
 class TaskRows:
@@ -25,10 +25,11 @@ class TaskRows:
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:  # pragma: no cover
         raise NotImplementedError
 
-    def put_task(self, task: LeaseRecord) -> None:
-        """Insert a task row, or set its plan and due time and reset its attempts; a
-        claim on it stays (its holder releases it)."""
-        self._exec(_UPSERT, lease_values(task))
+    def put_task(self, task: LeaseRecord, *, keep_health: bool = False) -> None:
+        """Insert a task row, or set its plan and due time and reset its attempts
+        (``keep_health``: keep its state, attempts and last error); a claim on it
+        stays (its holder releases it)."""
+        self._exec(_MOVE if keep_health else _UPSERT, lease_values(task))
 
     def claim_lease(self, lease_id: str, *, owner: str, deadline: float, now: float) -> bool:
         """Claim one row unless another owner's claim is live (or it is ours already)."""

@@ -340,7 +340,24 @@ class StoreContract:
         got = store.get_lease("@rotation/m/static/a")
         assert got is not None
         assert (got.due_at, got.attempts, got.last_error, got.claim_owner) == (500.0, 0, None, "w2")
+        assert (got.state, got.plan) == (LeaseState.ACTIVE, {"_task": "t", "v": 2})
         store.release_claim("@rotation/m/static/a", "w2")
         assert store.get_lease("@rotation/m/static/a").claim_owner is None  # type: ignore[union-attr]
-        assert (got.state, got.plan) == (LeaseState.ACTIVE, {"_task": "t", "v": 2})
+        # Moving the due time mid-run keeps the failure record.
+        store.record_failure(
+            "@rotation/m/static/a",
+            state=LeaseState.IRREVOCABLE,
+            attempts=6,
+            last_error="y",
+            due_at=1.0,
+        )
+        store.put_task(attrs.evolve(task, due_at=700.0), keep_health=True)
+        got = store.get_lease("@rotation/m/static/a")
+        assert got is not None
+        assert (got.due_at, got.attempts, got.last_error, got.state) == (
+            700.0,
+            6,
+            "y",
+            "irrevocable",
+        )
         assert store.claim_due(400.0, owner="w", deadline=900.0, limit=10) == []
