@@ -63,6 +63,8 @@ def test_rotation_keeps_the_old_key_through_the_grace_period(
     ali_mount: Mount, ali: FakeAliCloud, app: str, ali_clock: ManualClock
 ) -> None:
     engine = ali_mount.engine
+    own_secret = ali.account.secret_for(app)
+    assert own_secret is not None
     engine.write(
         "ali/static-roles/app", username="app", rotation_period="1h", rotation_grace_period="10m"
     )
@@ -71,11 +73,18 @@ def test_rotation_keeps_the_old_key_through_the_grace_period(
     ali_clock.advance(1800)
     assert worker.run_once() == 0
     ali_clock.advance(1800)
-    assert worker.run_once() == 1  # the scheduled rotation
+    worker.run_once()
+    # Due, but at RAM's limit of two (the user's own key and ours): the user's key
+    # gets its grace period first, and still works.
+    assert works(ali, app, own_secret)
+    assert engine.read("ali/static-creds/app").data["access_key"] == first.data["access_key"]
+    assert engine.read("ali/static-roles/app")["previous_secret_ids"] == [app]
+    ali_clock.advance(600)
+    worker.run_once()
     second = engine.read("ali/static-creds/app")
     assert second.data["access_key"] != first.data["access_key"]
-    # RAM's limit of two: the user's own key made room; ours works through the grace.
-    assert creds_work(ali, first) and creds_work(ali, second)
+    assert not works(ali, app, own_secret)
+    assert creds_work(ali, first) and creds_work(ali, second)  # ours keeps its grace
     assert keys_of(ali) == sorted([first.data["access_key"], second.data["access_key"]])
     ali_clock.advance(599)
     worker.run_once()
@@ -203,3 +212,14 @@ def test_verify_true_names_what_is_missing_and_stores_nothing(
         ali_engine.write("ali/config", **ali.config(), verify="true")
     # rotate-root's calls on the root user's own keys, and tidy's.
     assert {"ram:CreateAccessKey", "ram:ListUsers", "ram:DeleteUser"} <= set(info.value.permissions)
+
+
+def test_a_rotation_schedule_needs_a_key_dynsecrets_can_rotate(
+    ali_engine: Engine, ali: FakeAliCloud
+) -> None:
+    mount = ali_engine.enable("ali", "alicloud")
+    chain = {k: v for k, v in ali.config().items() if k not in ("access_key", "secret_key")}
+    with pytest.raises(ValidationError) as info:
+        mount.configure(**chain, rotation_period="24h")
+    assert info.value.field == "rotation_period"
+    mount.configure(**chain)  # without a schedule the default chain is fine

@@ -159,6 +159,11 @@ class AliCloudProvider(Provider):
         self.clients.clear()  # clients signed with the old key must not be reused
         return new
 
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # Credentials from the SDK's default chain (environment, ECS RAM role, OIDC) are
+        # not dynsecrets' to replace: rotate-root refuses them, so a schedule would too.
+        return bool(config.get("access_key"))
+
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         return ram_user.list_managed(self._api(config), mount)
 
