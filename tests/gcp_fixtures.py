@@ -59,3 +59,56 @@ def gcp_mount(gcp_engine: Engine, google: FakeGoogle) -> Mount:
     mount = gcp_engine.enable("gcp", "gcp")
     mount.configure(**google.config())
     return mount
+
+
+def token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
+    """Fetch a token with a key file, as any Google client would (google-auth, its
+    own session trusting the fake's CA)."""
+    import requests
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = google.ca_path
+    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+    creds.refresh(Request(session))
+    return str(creds.token)
+
+
+def auditor(google: FakeGoogle) -> Any:
+    """A separate google-cloud-iam ``IAMClient`` (its own account, key and TLS
+    channel), for tests to look at the cloud without going through the provider."""
+    import json
+
+    import grpc
+    from google.auth.transport.grpc import secure_authorized_channel
+    from google.auth.transport.requests import Request
+    from google.cloud.iam_admin_v1 import IAMClient
+    from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+    from google.oauth2 import service_account
+
+    email = f"test-auditor@{google.project}.iam.gserviceaccount.com"
+    if email not in google.state.accounts:
+        google.service_account("test-auditor")
+    info = json.loads(google.key_json(email))
+    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = google.ca_path
+    with open(google.ca_path, "rb") as f:
+        ssl = grpc.ssl_channel_credentials(f.read())
+    channel = secure_authorized_channel(
+        creds, Request(session), google.iam_endpoint, ssl_credentials=ssl
+    )
+    return IAMClient(transport=IAMGrpcTransport(channel=channel))
+
+
+def user_key_ids(client: Any, email: str) -> set[str]:
+    """The account's user-managed key ids, through ``client`` (see ``auditor``)."""
+    reply = client.list_service_account_keys(
+        request={"name": f"projects/-/serviceAccounts/{email}", "key_types": [1]}
+    )
+    return {k.name.rsplit("/", 1)[-1] for k in reply.keys}

@@ -143,6 +143,14 @@ def test_readme_permissions_cover_every_call(google: FakeGoogle, tmp_path: Path)
         engine.read("gcp/roleset/t/token")
         engine.revoke(engine.read("gcp/static-account/s/key").lease_id)
         mount.rotate_root()
+        # A static role: import, rotate, verify, delete.
+        app = google.service_account("static-two")
+        engine.write(
+            "gcp/static-roles/app", service_account_email=app, rotation_period="1h", verify=True
+        )
+        engine.write("gcp/static-roles/app/rotate")
+        engine.delete("gcp/static-roles/app")
+        mount.configure(**mount.root_config(), verify=True)
         for name in ("k", "t", "s"):
             mount.delete_role(name)
     used = google.state.permissions_used

@@ -20,12 +20,14 @@ from ...errors import DynSecretsError, PermanentProviderError, RevokeErrors
 from ...retry import RetryPolicy
 from .clients import GoogleClients, call_timeout
 from .errors import google_errors
-from .names import account_id, description, display_name, parse_description
+from .names import account_id, description, display_name, parse_description, with_actor
 from .policies import bind, modify, unbind
 
 __all__ = ["apply", "plan_delete", "plan_write", "undo"]
 
 ROLESET = "roleset"
+#: Where the engine puts who asked in a plan (``lifecycle.leases.ACTOR_KEY``).
+ACTOR_KEY = "_actor"
 
 
 def _member(email: str) -> str:
@@ -119,7 +121,12 @@ def plan_delete(
     return None
 
 
-def _create(clients: GoogleClients, retry: RetryPolicy, item: Mapping[str, Any]) -> None:
+def _create(
+    clients: GoogleClients, retry: RetryPolicy, item: Mapping[str, Any], actor: str
+) -> None:
+    # Accounts have no labels: who asked goes in the description, after our tags.
+    text = with_actor(item["description"], actor)
+
     def once() -> None:
         clients.ensure_token("CreateServiceAccount")
         try:
@@ -130,7 +137,7 @@ def _create(clients: GoogleClients, retry: RetryPolicy, item: Mapping[str, Any])
                         "account_id": item["account_id"],
                         "service_account": {
                             "display_name": item["display_name"],
-                            "description": item["description"],
+                            "description": text,
                         },
                     },
                     retry=None,
@@ -142,7 +149,7 @@ def _create(clients: GoogleClients, retry: RetryPolicy, item: Mapping[str, Any])
             if getattr(exc, "code", None) != "ALREADY_EXISTS":
                 raise
             found = _get_account(clients, item["email"])
-            if found is None or found.description != item["description"]:
+            if found is None or found.description != text:
                 raise
             return
 
@@ -226,7 +233,7 @@ def apply(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -
         _finish_delete(clients, retry, plan)
         return {}
     for item in plan["create"]:
-        _create(clients, retry, item)
+        _create(clients, retry, item, str(plan.get(ACTOR_KEY) or ""))
     created = [item["email"] for item in plan["create"]]
     forget = list(plan["delete"])
     for email in plan["keep"]:

@@ -114,6 +114,12 @@ CONFIG_SCHEMA = Schema(
         "ca_bundle": Field(
             "str", max_length=4096, check=_check_ca, doc="PEM CA bundle to trust for every API"
         ),
+        "wait_until_usable": Field(
+            "bool",
+            default=False,
+            doc="keys: return a new key only once Google's token endpoint accepts it "
+            "(polls within the operation deadline; per request: wait_until_usable=)",
+        ),
     },
     what="config",
 )

@@ -4,6 +4,7 @@ dynsecrets errors, by status code (never by message text)."""
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,10 +63,18 @@ def status_error(operation: str, status: str, detail: str = "") -> Exception:
 
 
 def _refused(exc: BaseException) -> bool:
+    return _caused_by(exc, ConnectionRefusedError)
+
+
+def _caused_by(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
+    """Whether ``kind`` is anywhere in the chain (google-auth wraps a requests
+    error in its TransportError; urllib3 keeps the cause in ``reason``)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, ConnectionRefusedError):
+        if isinstance(current, kind):
             return True
         seen.add(id(current))
         nxt = current.__cause__ or current.__context__
@@ -107,7 +116,7 @@ def google_errors(operation: str) -> Iterator[None]:
             code="NoCredentials",
         ) from exc
     except (ax.TransportError, requests.RequestException) as exc:
-        if isinstance(exc, requests.exceptions.SSLError):
+        if _caused_by(exc, (requests.exceptions.SSLError, ssl.SSLCertVerificationError)):
             raise PermanentProviderError(
                 f"Google {operation}: TLS verification failed; check config ca_bundle",
                 operation=operation,

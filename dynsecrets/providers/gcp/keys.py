@@ -42,7 +42,7 @@ from ...retry import RetryPolicy
 from .clients import GoogleClients, call_timeout
 from .errors import google_errors
 
-__all__ = ["KeyLedger", "issue_key", "revoke_key", "sweep_unaccounted"]
+__all__ = ["KeyLedger", "issue_key", "list_user_keys", "revoke_key", "sweep_unaccounted"]
 
 SKEW = 1.0  # Google stamps keys to the second; allow that and a little drift
 KEY_TYPES = {"TYPE_GOOGLE_CREDENTIALS_FILE": 2, "TYPE_PKCS12_FILE": 1}
@@ -90,7 +90,8 @@ def _name(email: str) -> str:
     return f"projects/-/serviceAccounts/{email}"
 
 
-def _list(clients: GoogleClients, email: str) -> list[Any]:
+def list_user_keys(clients: GoogleClients, email: str) -> list[Any]:
+    """The account's user-managed keys (one ListServiceAccountKeys call)."""
     clients.ensure_token("ListServiceAccountKeys")
     with google_errors("ListServiceAccountKeys"):
         reply = clients.iam.list_service_account_keys(
@@ -117,7 +118,7 @@ def sweep_unaccounted(clients: GoogleClients, ledger: KeyLedger, email: str, sin
     """Delete keys of ``email`` created since ``since`` that the ledger does not hold."""
     deleted = 0
     try:
-        keys = _list(clients, email)
+        keys = list_user_keys(clients, email)
     except DynSecretsError as exc:
         if getattr(exc, "code", None) == "NOT_FOUND":  # the account is gone, and its keys
             return 0

@@ -6,7 +6,7 @@ import re
 import secrets
 import string
 
-__all__ = ["ACCOUNT_ID", "EMAIL", "account_id", "description", "display_name"]
+__all__ = ["ACCOUNT_ID", "EMAIL", "account_id", "description", "display_name", "with_actor"]
 
 #: Google's rule for account ids: 6-30 characters, a letter first, no trailing '-'.
 ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -30,14 +30,33 @@ def account_id(role: str) -> str:
     return made
 
 
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes (Google counts bytes), never half a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def display_name(mount: str, role: str) -> str:
-    return f"dynsecrets {mount}/{role}"[:100]
+    return _cut(f"dynsecrets {mount}/{role}", 100)
+
+
+def _clean(actor: str) -> str:
+    # One token of the description: no spaces, '=' or control characters.
+    return "".join(
+        "_" if c.isspace() or c == "=" else c for c in actor if c.isprintable() or c.isspace()
+    )
+
+
+def with_actor(text: str, actor: str) -> str:
+    """The description with ``actor=<who asked>`` last (cut first when too long),
+    so ``parse_description`` still reads the tags before it."""
+    who = _clean(actor)
+    return _cut(f"{text} actor={who}", 256) if who else text
 
 
 def description(mount: str, role: str, store_id: str) -> str:
     """Tags in the description (accounts have no labels): tidy deletes only its own
     store's accounts."""
-    return f"{MARK} mount={mount} role={role} store={store_id}"[:256]
+    return _cut(f"{MARK} mount={mount} role={role} store={store_id}", 256)
 
 
 def parse_description(text: str) -> dict[str, str]:

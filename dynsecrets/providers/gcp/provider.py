@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import attrs
+
 from ...errors import PermanentProviderError, ValidationError
 from ...models import Capabilities
 from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
 from ...providers.routes import Route
-from . import accounts, keys, tokens
+from ...providers.static import SecretInfo, StaticSecret
+from . import accounts, keys, static_keys, tokens
+from . import verify as verify_mod
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
 from .roles import (
@@ -26,6 +31,7 @@ from .roles import (
     prepare,
 )
 from .rotate import rotate_root
+from .usable import wait_until_usable
 
 __all__ = ["GCPProvider"]
 
@@ -78,6 +84,9 @@ class GCPProvider(Provider):
     role_schema = ROLE_SCHEMA
     request_schema = REQUEST_SCHEMA
     routes = ROUTES
+    static_role_schema = static_keys.STATIC_ROLE_SCHEMA
+    #: Google's limit of user-managed keys per service account.
+    static_secret_limit = 10
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
@@ -207,8 +216,23 @@ class GCPProvider(Provider):
         clients = self.clients.get(config)
         if plan["type"] == "token":
             return tokens.issue_token(clients, self.context.retry, plan)
-        return keys.issue_key(
+        issued = keys.issue_key(
             clients, self.context.retry, self.ledger, plan, self.ledger.google_now
+        )
+        wait = request.options.get("wait_until_usable")
+        if wait is None:
+            wait = config.get("wait_until_usable")
+        if not wait or plan["key_type"] != "TYPE_GOOGLE_CREDENTIALS_FILE":
+            return issued
+        info = json.loads(base64.b64decode(issued.data["private_key_data"]))
+        if wait_until_usable(info, config.get("ca_bundle"), self.clock):
+            return issued
+        return attrs.evolve(
+            issued,
+            warnings=(
+                "the new key was not yet accepted by Google's token endpoint within the "
+                "operation's deadline; it may take a few more seconds",
+            ),
         )
 
     def revoke(
@@ -238,11 +262,52 @@ class GCPProvider(Provider):
                 "rotated": False,
                 "reason": "no key is held: tokens come from iamcredentials.generateAccessToken",
             }
+        # Replacing the account changes the stored role (its service_accounts), which
+        # a role action cannot do; it needs a role write through the role-level
+        # write-ahead. Edits of bindings never need it: they are applied in place.
         raise PermanentProviderError(
-            f"{action} is not supported yet for {role_name!r}: delete the roleset with "
-            "revoke_leases=True and write it again (a new account)",
+            f"{action} is not supported yet for {role_name!r}: bindings edits apply in "
+            "place and keep the account, so rotate only to replace a compromised "
+            "account: delete the roleset with revoke_leases=True and write it again "
+            "(a new account)",
             operation=action,
+            code="NotSupported",
         )
+
+    # -- static roles: an existing account's keys, rotated by the engine -------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        return static_keys.list_secrets(
+            self.clients.get(config), self.context.retry, role["service_account_email"]
+        )
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        return static_keys.create(self.clients.get(config), role["service_account_email"])
+
+    def static_check(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        static_keys.check(config.get("ca_bundle"), self.clock, secret)
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        static_keys.delete(
+            self.clients.get(config),
+            self.context.retry,
+            role["service_account_email"],
+            secret_id,
+        )
+
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        return verify_mod.verify(
+            self.clients.get(config), self.context.retry, config, role, _bindings(role)
+        )
+
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # Application Default Credentials are not a key of ours to replace.
+        return bool(config.get("credentials"))
 
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]

@@ -85,6 +85,9 @@ REQUEST_SCHEMA = Schema(
         "secret_type": Field("str", choices=(SERVICE_ACCOUNT_KEY, ACCESS_TOKEN)),
         "key_algorithm": Field("str", default="KEY_ALG_RSA_2048", choices=tuple(KEY_ALGORITHMS)),
         "key_type": Field("str", default="TYPE_GOOGLE_CREDENTIALS_FILE", choices=tuple(KEY_TYPES)),
+        "wait_until_usable": Field(
+            "bool", doc="keys: return only once Google's token endpoint accepts the key"
+        ),
     },
     what="request",
 )

@@ -11,13 +11,27 @@ from typing import Any
 
 from ...errors import DynSecretsError, PermanentProviderError, TransientProviderError
 from ...retry import RetryPolicy
-from .clients import Clients, call_timeout, credentials_from_info
+from .clients import Clients, call_timeout
 from .config import credentials_info
 from .errors import google_errors
+from .keys import list_user_keys
+from .usable import wait_until_usable
 
 __all__ = ["rotate_root"]
 
 log = logging.getLogger("dynsecrets")
+
+
+def _delete_quietly(clients: Any, key_name: str) -> None:
+    clients.ensure_token("DeleteServiceAccountKey")
+    try:
+        with google_errors("DeleteServiceAccountKey"):
+            clients.iam.delete_service_account_key(
+                name=key_name, retry=None, timeout=call_timeout()
+            )
+    except DynSecretsError as exc:
+        if getattr(exc, "code", None) != "NOT_FOUND":
+            raise
 
 
 def rotate_root(
@@ -37,44 +51,57 @@ def rotate_root(
     email, old_id = info["client_email"], info["private_key_id"]
     name = f"projects/-/serviceAccounts/{email}"
 
+    # The keys the account has before the create: a create whose reply was lost is
+    # reconciled against them before it is tried again, never repeated blindly (an
+    # extra root key would count against Google's 10 and never be deleted).
+    known = {k.name for k in retry.call(lambda: list_user_keys(old, email))}
+
     def create() -> Any:
         old.ensure_token("CreateServiceAccountKey")
-        with google_errors("CreateServiceAccountKey"):
-            return old.iam.create_service_account_key(
-                request={"name": name, "private_key_type": 2, "key_algorithm": 2},
-                retry=None,
-                timeout=call_timeout(),
-            )
+        try:
+            with google_errors("CreateServiceAccountKey"):
+                return old.iam.create_service_account_key(
+                    request={"name": name, "private_key_type": 2, "key_algorithm": 2},
+                    retry=None,
+                    timeout=call_timeout(),
+                )
+        except TransientProviderError:
+            for k in list_user_keys(old, email):
+                if k.name not in known:
+                    _delete_quietly(old, k.name)
+            raise
+        except PermanentProviderError as exc:
+            if exc.code != "FAILED_PRECONDITION":
+                raise
+            raise PermanentProviderError(
+                f"{email} holds Google's maximum of 10 user-managed keys, so rotate-root "
+                "cannot add its new key: delete keys nobody uses (gcloud iam "
+                f"service-accounts keys list --iam-account {email} --managed-by user)",
+                operation="rotate_root",
+                code="KEY_LIMIT",
+            ) from exc
 
     key = retry.call(create)
     new_text = key.private_key_data.decode()
     new_info = json.loads(new_text)
-    tries = [0]
 
     def prove() -> None:
-        creds, request = credentials_from_info(new_info, config.get("ca_bundle"))
-        try:
-            with google_errors("prove new key"):
-                creds.refresh(request)
-        except PermanentProviderError as exc:
-            # Google may refuse a brand-new key for a few seconds (eventual consistency).
-            tries[0] += 1
-            if tries[0] < 8:
-                raise TransientProviderError(
-                    "the new key is not accepted yet", operation="rotate_root", code=exc.code
-                ) from exc
-            raise
+        # Google may refuse a brand-new key for a few seconds (eventual consistency):
+        # poll the token endpoint within the operation's deadline.
+        if not wait_until_usable(new_info, config.get("ca_bundle"), retry.clock):
+            raise PermanentProviderError(
+                "the new root key was not accepted by the token endpoint within the "
+                "operation's deadline; it was deleted and the old key kept",
+                operation="rotate_root",
+                code="NOT_USABLE",
+            )
 
     try:
-        retry.call(prove)
+        prove()
     except BaseException:
         # Never persist an unproven key; and do not leave it behind.
         try:
-            old.ensure_token("DeleteServiceAccountKey")
-            with google_errors("DeleteServiceAccountKey"):
-                old.iam.delete_service_account_key(
-                    name=key.name, retry=None, timeout=call_timeout()
-                )
+            _delete_quietly(old, key.name)
         except DynSecretsError as exc:
             log.warning("could not delete the unproven key %s: %s", key.name, exc)
         raise
@@ -82,17 +109,6 @@ def rotate_root(
     persist(new_config)
     fresh = clients.get(new_config)
 
-    def delete_old() -> None:
-        fresh.ensure_token("DeleteServiceAccountKey")
-        try:
-            with google_errors("DeleteServiceAccountKey"):
-                fresh.iam.delete_service_account_key(
-                    name=f"{name}/keys/{old_id}", retry=None, timeout=call_timeout()
-                )
-        except DynSecretsError as exc:
-            if getattr(exc, "code", None) != "NOT_FOUND":
-                raise
-
     if old_id != new_info["private_key_id"]:
-        retry.call(delete_old)
+        retry.call(lambda: _delete_quietly(fresh, f"{name}/keys/{old_id}"))
     return new_config

@@ -10,8 +10,11 @@ uses dynsecrets' GCP leases without a Google account::
         mount.configure(**google.config())
         lease = mount.issue("my-set")
 
-Inject faults with ``google.faults`` (``fail``, ``lose_reply``, ``before``) and
-look at the cloud through ``google.state``.
+Inject faults with ``google.faults`` (``fail``, ``lose_reply``, ``before``), limit
+what a principal may do with ``google.state.access`` (``restrict``, ``deny``,
+``grant(..., on=resource)``: every call then checks its IAM permission, and
+``testIamPermissions`` answers accordingly; by default everyone may do
+everything), and look at the cloud through ``google.state``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ import tempfile
 from types import TracebackType
 from typing import Any
 
+from ._access import Access
 from ._state import MAX_KEYS, PERMISSIONS, FakeError, Faults, GoogleState
 
-__all__ = ["MAX_KEYS", "PERMISSIONS", "FakeError", "FakeGoogle", "Faults", "GoogleState"]
+__all__ = [
+    "MAX_KEYS",
+    "PERMISSIONS",
+    "Access",
+    "FakeError",
+    "FakeGoogle",
+    "Faults",
+    "GoogleState",
+]
 
 
 class FakeGoogle:

@@ -3,8 +3,8 @@
 Speaks the wire format of Google's published protos (through the message types
 google-cloud-iam ships), so the real ``IAMClient`` talks to it unchanged.
 Implements what a secrets engine uses: service accounts (create, get, list,
-delete), keys (create with the 10-key limit, list, delete) and the account's
-own IAM policy.
+delete), keys (create with the 10-key limit, list, delete), the account's
+own IAM policy and ``testIamPermissions`` on it.
 """
 
 from __future__ import annotations
@@ -80,20 +80,31 @@ def _pkcs12(key: dict[str, Any]) -> bytes:
     )
 
 
+def _resource(request: Any) -> str:
+    """The resource a request acts on, as the fake's permissions name it: an
+    account's email for the account and its keys, else ``projects/p``."""
+    name = str(getattr(request, "name", "") or getattr(request, "resource", ""))
+    if "/serviceAccounts/" in name:
+        return name.split("/serviceAccounts/", 1)[1].split("/", 1)[0]
+    return name
+
+
 class _Servicer:
     def __init__(self, state: GoogleState) -> None:
         self.state = state
 
-    def _run(self, method: str, fn: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def _run(
+        self, method: str, fn: Callable[..., Any], *, who: bool = False
+    ) -> Callable[[Any, Any], Any]:
         import grpc
 
         def handler(request: Any, context: Any) -> Any:
             try:
                 meta = dict(context.invocation_metadata())
                 auth = str(meta.get("authorization", ""))
-                self.state.principal(auth.removeprefix("Bearer ").strip())
-                after = self.state.enter(method)
-                result = fn(request)
+                principal = self.state.principal(auth.removeprefix("Bearer ").strip())
+                after = self.state.enter(method, principal, _resource(request))
+                result = fn(request, principal) if who else fn(request)
                 after()
                 return result
             except FakeError as exc:
@@ -184,6 +195,14 @@ class _Servicer:
             name = st.account(req.resource)["name"]
             return _policy_to_pb(st.set_policy(name, _policy_from_pb(req.policy)))
 
+        def test_permissions(req: Any, principal: str) -> Any:
+            email = st.account(req.resource)["email"]
+            try:
+                held = st.access.test(principal, email, list(req.permissions))
+            except ValueError as exc:
+                raise FakeError("INVALID_ARGUMENT", str(exc)) from exc
+            return iam_policy_pb2.TestIamPermissionsResponse(permissions=held)
+
         table: dict[str, tuple[Callable[[Any], Any], Any, Any]] = {
             "CreateServiceAccount": (create, iam.CreateServiceAccountRequest, iam.ServiceAccount),
             "GetServiceAccount": (
@@ -224,6 +243,11 @@ class _Servicer:
             self._run("GetIamPolicy", get_policy),
             request_deserializer=iam_policy_pb2.GetIamPolicyRequest.FromString,
             response_serializer=policy_pb2.Policy.SerializeToString,
+        )
+        methods["TestIamPermissions"] = grpc.unary_unary_rpc_method_handler(
+            self._run("TestIamPermissions", test_permissions, who=True),
+            request_deserializer=iam_policy_pb2.TestIamPermissionsRequest.FromString,
+            response_serializer=iam_policy_pb2.TestIamPermissionsResponse.SerializeToString,
         )
         methods["SetIamPolicy"] = grpc.unary_unary_rpc_method_handler(
             self._run("SetIamPolicy", set_policy),

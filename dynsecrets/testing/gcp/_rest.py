@@ -1,6 +1,6 @@
 """REST fakes over TLS: the OAuth 2.0 token endpoint (JWT-bearer grant),
 iamcredentials v1 ``generateAccessToken``, and the ``getIamPolicy`` /
-``setIamPolicy`` methods of resourcemanager v3 (projects, folders,
+``setIamPolicy`` / ``testIamPermissions`` methods of resourcemanager v3 (projects, folders,
 organizations), Cloud Storage buckets and the ``:getIamPolicy`` style of the
 other v1 APIs (Pub/Sub, Secret Manager, ...). Paths, bodies and error bodies
 follow Google's references; errors use the ``{"error": {code, message,
@@ -170,8 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> dict[str, Any]:
         st = self.state
         if path.endswith(":generateAccessToken"):
-            after = st.enter("generateAccessToken")
             email = path.removesuffix(":generateAccessToken").rsplit("/", 1)[-1]
+            after = st.enter("generateAccessToken", who, email)
             st.account(email)
             scopes = body.get("scope") or []
             if not scopes:
@@ -187,8 +187,17 @@ class _Handler(BaseHTTPRequestHandler):
             resource = path.removeprefix("/storage/v1/").removesuffix("/iam")
             version = int((query.get("optionsRequestedPolicyVersion") or ["1"])[0])
             if verb == "GET":
-                return self._policy_get(resource, version)
-            return self._policy_set(resource, body)
+                return self._policy_get(resource, version, who)
+            return self._policy_set(resource, body, who)
+        if path.startswith("/storage/v1/b/") and path.endswith("/iam/testPermissions"):
+            resource = path.removeprefix("/storage/v1/").removesuffix("/iam/testPermissions")
+            held = self._test(resource, query.get("permissions") or [], who)
+            return {"kind": "storage#testIamPermissionsResponse", "permissions": held}
+        if path.endswith(":testIamPermissions"):
+            resource = path.removesuffix(":testIamPermissions").split("/", 2)[2]
+            held = self._test(resource, list(body.get("permissions") or []), who)
+            # proto3 JSON leaves out an empty list: nothing held is "{}".
+            return {"permissions": held} if held else {}
         for suffix in (":getIamPolicy", ":setIamPolicy"):
             if path.endswith(suffix):
                 resource = path.removesuffix(suffix).split("/", 2)[2]  # drop /v1/ or /v3/
@@ -198,23 +207,33 @@ class _Handler(BaseHTTPRequestHandler):
                         opts.get("requestedPolicyVersion")
                         or (query.get("options.requestedPolicyVersion") or ["1"])[0]
                     )
-                    return self._policy_get(resource, version)
-                return self._policy_set(resource, body.get("policy") or {})
+                    return self._policy_get(resource, version, who)
+                return self._policy_set(resource, body.get("policy") or {}, who)
         raise FakeError("NOT_FOUND", f"no such method: {verb} {path}")
 
     def _exists(self, resource: str) -> None:
         if resource not in self.state.known_resources:
             raise FakeError("NOT_FOUND", f"Resource {resource} not found.")
 
-    def _policy_get(self, resource: str, version: int) -> dict[str, Any]:
-        after = self.state.enter(f"{_kind(resource)}.getIamPolicy")
+    def _test(self, resource: str, permissions: list[str], who: str) -> list[str]:
+        after = self.state.enter(f"{_kind(resource)}.testIamPermissions")
+        self._exists(resource)
+        try:
+            held = self.state.access.test(who, resource, permissions)
+        except ValueError as exc:
+            raise FakeError("INVALID_ARGUMENT", str(exc)) from exc
+        after()
+        return held
+
+    def _policy_get(self, resource: str, version: int, who: str) -> dict[str, Any]:
+        after = self.state.enter(f"{_kind(resource)}.getIamPolicy", who, resource)
         self._exists(resource)
         policy = self.state.get_policy(resource, version)
         after()
         return policy
 
-    def _policy_set(self, resource: str, policy: dict[str, Any]) -> dict[str, Any]:
-        after = self.state.enter(f"{_kind(resource)}.setIamPolicy")
+    def _policy_set(self, resource: str, policy: dict[str, Any], who: str) -> dict[str, Any]:
+        after = self.state.enter(f"{_kind(resource)}.setIamPolicy", who, resource)
         self._exists(resource)
         result = self.state.set_policy(resource, policy)
         after()

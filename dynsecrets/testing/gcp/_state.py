@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 
+from ._access import Access
+
 __all__ = ["MAX_KEYS", "PERMISSIONS", "FakeError", "Faults", "GoogleState"]
 
 #: User-managed keys one service account may hold (Google's quota).
@@ -131,6 +133,8 @@ class GoogleState:
         self.token_uri = token_uri
         self.lock = threading.RLock()
         self.faults = Faults()
+        #: Who may do what (default: everyone everything); see ``Access``.
+        self.access = Access()
         self.calls: Counter[str] = Counter()
         self.permissions_used: set[str] = set()
         #: email -> account dict (name, email, unique_id, project_id, display_name, description)
@@ -146,16 +150,23 @@ class GoogleState:
         self.known_resources: set[str] = {f"projects/{project}"}
 
     # -- bookkeeping -----------------------------------------------------------------
-    def enter(self, method: str) -> Callable[[], None]:
-        """Count the call and apply faults; returns what to run after the call succeeded."""
+    def enter(self, method: str, principal: str = "", resource: str = "") -> Callable[[], None]:
+        """Count the call, apply faults and check ``principal``'s permission on
+        ``resource``; returns what to run after the call succeeded."""
         self.calls[method] += 1
-        if method in PERMISSIONS:
-            self.permissions_used.add(PERMISSIONS[method])
+        permission = PERMISSIONS.get(method)
+        if permission:
+            self.permissions_used.add(permission)
         fault, hook = self.faults.take(method)
         if hook is not None:
             hook()
         if fault is not None and not fault.after:
             raise FakeError(fault.status, f"injected {fault.status} for {method}")
+        if permission and principal and not self.access.allows(principal, permission, resource):
+            raise FakeError(
+                "PERMISSION_DENIED",
+                f"Permission '{permission}' denied on resource (or it may not exist).",
+            )
 
         def after() -> None:
             if fault is not None and fault.after:
@@ -179,7 +190,8 @@ class GoogleState:
                 "INVALID_ARGUMENT",
                 "Account id must be 6-30 characters matching [a-z]([-a-z0-9]*[a-z0-9]).",
             )
-        if len(display_name) > 100 or len(description) > 256:
+        # Google counts UTF-8 bytes: displayName at most 100, description 256.
+        if len(display_name.encode()) > 100 or len(description.encode()) > 256:
             raise FakeError("INVALID_ARGUMENT", "display name or description too long")
         email = f"{account_id}@{project}.iam.gserviceaccount.com"
         with self.lock:
