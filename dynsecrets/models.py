@@ -147,16 +147,17 @@ class Lease:
         """``lease_duration`` as Vault prints it, e.g. ``768h``."""
         return format_duration(self.lease_duration)
 
-    def environ(self) -> dict[str, str]:
+    def environ(self, *, keep_files: bool = False) -> dict[str, str]:
         """The cloud's standard environment variables for these credentials.
 
         For a GCP service-account key this writes the key to a new 0600 temp file
         and sets ``GOOGLE_APPLICATION_CREDENTIALS`` to it; delete the file when done
-        (``dynsecrets exec`` does; it is also removed when the interpreter exits).
+        (``dynsecrets exec`` does; it is also removed when the interpreter exits,
+        unless ``keep_files``: for a shell that sources the variables).
         """
         env = {k: str(v) for k, v in self.env.items() if v is not None}
         if self.data.get("key_type") == "TYPE_GOOGLE_CREDENTIALS_FILE":
-            env["GOOGLE_APPLICATION_CREDENTIALS"] = self.google_credentials_file()
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = self.google_credentials_file(keep=keep_files)
         return env
 
     def google_credentials_info(self) -> dict[str, Any]:
@@ -168,9 +169,9 @@ class Lease:
             raise TypeError(f"lease {self.lease_id or '(token)'} holds no GCP key file")
         return dict(json.loads(base64.b64decode(self.data["private_key_data"])))
 
-    def google_credentials_file(self, directory: str | None = None) -> str:
+    def google_credentials_file(self, directory: str | None = None, *, keep: bool = False) -> str:
         """Write the GCP key file to a new 0600 file; returns its path (yours to delete;
-        removed at interpreter exit otherwise)."""
+        removed at interpreter exit otherwise, unless ``keep``)."""
         import atexit
         import json
         import os
@@ -183,7 +184,8 @@ class Lease:
             os.write(fd, text.encode())
         finally:
             os.close(fd)
-        atexit.register(_unlink_quietly, path)
+        if not keep:
+            atexit.register(_unlink_quietly, path)
         return path
 
     def google_credentials(

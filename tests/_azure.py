@@ -74,7 +74,94 @@ def assert_nothing_left(azure: AzureFakes) -> None:
     d = azure.directory
     assert dynsecrets_apps(azure) == []
     root = azure.root["app"]["appId"]
-    assert [s for s in d.service_principals.values() if s["appId"] != root] == []
-    assert d.role_assignments == {}
+    observers = {a["appId"] for a in d.applications.values() if "test-observer" in a["tags"]}
+    mine = {s["id"] for s in d.service_principals.values() if s["appId"] == root}
+    assert [s for s in d.service_principals.values() if s["appId"] not in {root, *observers}] == []
+    # Roles granted to the root itself (AzureFakes.grant_arm) are the administrator's.
+    assert [a for a in d.role_assignments.values() if a["principalId"] not in mine] == []
     assert all(not g["members"] for g in d.groups.values())
     assert d.deleted == {}
+
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+def secret_works(azure: AzureFakes, client_id: str, secret: str) -> bool:
+    """Whether a secret obtains a Graph token, asked with azure-identity's own
+    ClientSecretCredential (not the provider's) over TLS."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientSecretCredential
+
+    credential = ClientSecretCredential(
+        azure.directory.tenant_id,
+        client_id,
+        secret,
+        authority=azure.url("authority"),
+        disable_instance_discovery=True,
+        connection_verify=azure.ca_bundle,
+        retry_total=0,
+    )
+    try:
+        credential.get_token(GRAPH_SCOPE)
+        return True
+    except ClientAuthenticationError:
+        return False
+    finally:
+        credential.close()
+
+
+class Observer:
+    """A second application, with its own secret and its own azure-core pipeline,
+    that reads Graph the way an administrator would: what the provider did is checked
+    through it, not through the provider's clients or the fake's internals."""
+
+    def __init__(self, azure: AzureFakes) -> None:
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.identity import ClientSecretCredential
+
+        app = azure.directory.add_application("test-observer", tags=["test-observer"])
+        azure.directory.add_service_principal(app, [])
+        self.app_id = app["appId"]
+        secret = azure.directory.add_password(app, "observer", None)["secretText"]
+        self.credential = ClientSecretCredential(
+            azure.directory.tenant_id,
+            self.app_id,
+            secret,
+            authority=azure.url("authority"),
+            disable_instance_discovery=True,
+            connection_verify=azure.ca_bundle,
+        )
+        self.base = azure.url("graph") + "/v1.0"
+        self.client: Any = PipelineClient(
+            base_url=self.base,
+            policies=[BearerTokenCredentialPolicy(self.credential, GRAPH_SCOPE)],
+            transport=RequestsTransport(connection_verify=azure.ca_bundle),
+        )
+
+    def get(self, path: str) -> tuple[int, Any]:
+        from azure.core.rest import HttpRequest
+
+        response = self.client.send_request(HttpRequest("GET", self.base + path))
+        body = response.read()
+        return response.status_code, json.loads(body) if body else None
+
+    def application(self, object_id: str) -> dict[str, Any]:
+        status, body = self.get(f"/applications/{object_id}")
+        assert status == 200, body
+        return dict(body)
+
+    def passwords(self, object_id: str) -> list[dict[str, Any]]:
+        return list(self.application(object_id)["passwordCredentials"])
+
+    def close(self) -> None:
+        self.client.close()
+        self.credential.close()
+
+
+@pytest.fixture
+def observer(azure: AzureFakes) -> Iterator[Observer]:
+    found = Observer(azure)
+    yield found
+    found.close()

@@ -170,3 +170,41 @@ def test_readme_permissions_cover_every_call(google: FakeGoogle, tmp_path: Path)
         },
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_format_env_leaves_the_key_file_for_the_shell(
+    google: FakeGoogle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """`eval "$(dynsecrets read -format=env .../key)"`: the shell reads the file after
+    the command has exited, so the file must outlive it (and the user is told)."""
+    import shlex
+    import subprocess
+
+    from dynsecrets import Engine
+
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    with Engine.open(store, key=KEY) as engine:
+        engine.enable("gcp-proj", "gcp").configure(**google.config())
+        engine.write(
+            "gcp-proj/roleset/my-set",
+            project=PROJECT,
+            secret_type="service_account_key",
+            bindings=BINDINGS_HCL,
+        )
+    google.add_resource("b/data-bucket")
+    env = {**os.environ, "DYNSECRETS_STORE": store, "DYNSECRETS_KEY": KEY}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "dynsecrets", "read", "-format=env", "gcp-proj/roleset/my-set/key"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
+    path = Path(shlex.split(exports["GOOGLE_APPLICATION_CREDENTIALS"])[0])
+    assert path.exists() and (path.stat().st_mode & 0o777) == 0o600
+    assert json.loads(path.read_text())["private_key_id"] in google.state.keys
+    assert f"the key file {path} stays" in done.stderr
+    path.unlink()

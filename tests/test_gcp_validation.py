@@ -80,3 +80,30 @@ def test_token_ttl_is_capped_at_google_limit(gcp_engine: Engine, gcp_mount: Moun
 def test_read_config_hides_the_key(gcp_mount: Mount) -> None:
     shown = gcp_mount.read_config()
     assert "credentials" not in shown and "PRIVATE KEY" not in json.dumps(shown)
+
+
+def test_config_ttl_and_max_ttl_apply_to_key_leases(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    """As Vault's GCP config: ttl and max_ttl are the mount's defaults for leases."""
+    gcp_engine.write("gcp/config", ttl="30m", max_ttl="1h")
+    gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET)
+    lease = gcp_engine.read("gcp/roleset/my-set/key")
+    assert lease.lease_duration == 1800
+    longer = gcp_engine.read("gcp/roleset/my-set/key", ttl="3h")
+    assert longer.lease_duration == 3600 and any("clamped" in w for w in longer.warnings)
+    assert gcp_engine.read("gcp/config")["max_ttl"] == 3600
+    with pytest.raises(ValidationError) as info:
+        gcp_engine.write("gcp/config", ttl="2h", max_ttl="1h")
+    assert info.value.field == "ttl"
+    gcp_engine.revoke_prefix("gcp/")
+
+
+def test_the_roleset_writer_is_in_its_accounts_description(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    with gcp_engine.acting_as("alice@example.com"):
+        gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET)
+    made = [a for a in google.state.accounts.values() if "actor=" in a.get("description", "")]
+    assert len(made) == 1  # the roleset's account (the others are the root's)
+    assert made[0]["description"].endswith("actor=alice@example.com")

@@ -71,14 +71,14 @@ def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def lease_environ(lease: Lease) -> dict[str, str]:
+def lease_environ(lease: Lease, *, keep_files: bool = False) -> dict[str, str]:
     """The lease's environment for a child process or ``-format=env``.
 
     Adds ``AWS_DEFAULT_REGION`` next to ``AWS_REGION``: boto3 and AWS CLI v1 read
     only the former and stop with "You must specify a region" without it. Adds
     ``DYNSECRETS_LEASE_ID`` so that a script can renew or revoke what it was given.
     """
-    env = lease.environ()
+    env = lease.environ(keep_files=keep_files)
     if "AWS_REGION" in env:
         env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
     env["DYNSECRETS_LEASE_ID"] = lease.lease_id
@@ -125,7 +125,15 @@ def print_lease(lease: Lease, fmt: str, field: str | None, out: TextIO, err: Tex
         )
         return  # the warnings are in the JSON
     elif fmt == "env":
-        print(_env_lines(lease_environ(lease)), file=out)
+        # The shell that sources these outlives this process: the key file stays.
+        env = lease_environ(lease, keep_files=True)
+        print(_env_lines(env), file=out)
+        if "GOOGLE_APPLICATION_CREDENTIALS" in env:
+            print(
+                f"NOTE: the key file {env['GOOGLE_APPLICATION_CREDENTIALS']} stays until you "
+                "delete it (or revoke the lease)",
+                file=err,
+            )
     else:
         print(format_table(lease_rows(lease)), file=out)
     for warning in lease.warnings:

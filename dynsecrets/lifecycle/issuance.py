@@ -67,7 +67,7 @@ def issue(
     config = core.config(rec, provider)
     options = provider.request_schema.validate(options) if options else {}
     caps = provider.capabilities(fields)
-    lease_ttl, max_ttl, requested, warnings = _ttls(rec, fields, provider, ttl)
+    lease_ttl, max_ttl, requested, warnings = _ttls(rec, fields, provider, ttl, config)
     until = latest_expiry()
     if until is not None:
         # The caller's session ends then (a server token): the lease may not outlive it.
@@ -231,17 +231,31 @@ def _issue_unleased(
 
 
 def _ttls(
-    rec: MountRecord, fields: Mapping[str, Any], provider: Provider, ttl: int | str | None
+    rec: MountRecord,
+    fields: Mapping[str, Any],
+    provider: Provider,
+    ttl: int | str | None,
+    config: Mapping[str, Any] | None = None,
 ) -> tuple[int, int, int | None, list[str]]:
-    """(lease TTL, max TTL, requested TTL, warnings): request, role, provider and
-    mount defaults, clamped to the smallest of the mount's, role's and cloud's caps."""
+    """(lease TTL, max TTL, requested TTL, warnings): request, role, root config (a
+    provider whose config has ``ttl``/``max_ttl``, as Vault's GCP engine), provider
+    and mount defaults, clamped to the smallest of the caps."""
     warnings: list[str] = []
+    config = config or {}
     requested = None if ttl in (None, "") else parse_duration(ttl, field="ttl")
     max_ttl = min(rec.max_ttl, fields.get("max_ttl") or rec.max_ttl)
+    if config.get("max_ttl"):
+        max_ttl = min(max_ttl, int(config["max_ttl"]))
     cloud_max = provider.max_ttl(fields)
     if cloud_max is not None and cloud_max < max_ttl:
         max_ttl = cloud_max
-    lease_ttl = requested or fields.get("ttl") or provider.default_ttl(fields) or rec.default_ttl
+    lease_ttl = (
+        requested
+        or fields.get("ttl")
+        or config.get("ttl")
+        or provider.default_ttl(fields)
+        or rec.default_ttl
+    )
     if lease_ttl > max_ttl:
         # Only a TTL someone asked for is worth a warning; a mount-wide default
         # that a shorter cap overrides is just the cap working (as in Vault).

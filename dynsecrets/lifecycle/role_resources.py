@@ -26,6 +26,7 @@ from ..errors import Conflict, MountNotConfigured, ProviderError
 from ..models import LeaseState
 from ..store.base import LeaseRecord
 from .issuance import rollback
+from .leases import ACTOR_KEY
 from .revocation import revoke_many
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ def write_role(
     if plan is None:
         core.store.put_role(rec.path, name, dict(fields))
         return dict(fields)
+    actor = core.events.current_actor()
+    if actor:  # who wrote the role, for providers that record it (GCP descriptions)
+        plan = {**plan, ACTOR_KEY: actor}
     config = _config(core, rec, provider, name)
     op_id = _pending(core, rec.path, name, plan)
     with core.heartbeat.hold(core.issuer):

@@ -42,9 +42,10 @@ log = logging.getLogger("dynsecrets")
 
 #: The key of a static role's row that holds its state (never shown on read).
 STATE = "_state"
-#: Secrets created up to this long before the intent still count as the lost create's
-#: (the cloud's clock and ours may disagree a little).
-SKEW = 300.0
+#: Secrets created up to this long before the intent still count as the lost create's:
+#: the cloud's clock and ours may disagree (whole-second timestamps, skewed hosts).
+#: Older unknown secrets are someone else's and are never deleted.
+SKEW = 3600.0
 
 
 def row_name(name: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from .config import Cloud, transport_kwargs
 from .errors import azure_errors
 from .graph import observer_policy, odata_quote, timeouts
+from .rest import RestClient
 
 API_VERSION = "2022-04-01"
 ROLE_DEFINITION = re.compile(
@@ -39,9 +40,39 @@ class Arm:
             per_call_policies=[observer_policy(observers)],
             **transport_kwargs(config),
         )
+        self._credential, self._cloud, self._config = credential, cloud, config
+        self._observers = observers
+        self._rest: RestClient | None = None
 
     def close(self) -> None:
         self._client.close()
+        if self._rest is not None:
+            self._rest.close()
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        """What the caller may do at ``scope``: one ``{actions, notActions, dataActions,
+        notDataActions}`` per role it holds there (inherited ones included). The SDK
+        has this only for resource groups and resources; ARM serves it at any scope."""
+        if self._rest is None:
+            self._rest = RestClient(
+                self._cloud.arm,
+                self._credential,
+                self._cloud.arm_scope,
+                self._config,
+                self._observers,
+            )
+        path: str = (
+            f"{scope.rstrip('/')}/providers/Microsoft.Authorization/permissions"
+            f"?api-version={API_VERSION}"
+        )
+        found: list[dict[str, Any]] = []
+        while path:
+            page = self._rest.call("ListPermissions", "GET", path)
+            found.extend(page.get("value", []))
+            link = str(page.get("nextLink") or "")
+            # Our token goes only to the configured ARM endpoint.
+            path = link if link.startswith(self._cloud.arm + "/") else ""
+        return found
 
     def role_definition_id(self, guid: str) -> str:
         return (

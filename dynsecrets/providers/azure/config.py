@@ -139,6 +139,14 @@ CONFIG_SCHEMA = Schema(
         "client_secret": Field(
             "str", secret=True, max_length=1024, doc="the root application's client secret"
         ),
+        "client_secret_key_id": Field(
+            "str",
+            max_length=36,
+            check=_check_guid,
+            doc="the keyId of client_secret's password on the root application; set by "
+            "rotate-root (which removes that password next time), or by hand when "
+            "Graph's hint cannot tell it apart",
+        ),
         "environment": Field(
             "str",
             default="AzurePublicCloud",
@@ -175,6 +183,8 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     # Empty means unset, as in Vault: the azure-identity default chain.
     config["client_id"] = config.get("client_id") or None
     config["client_secret"] = config.get("client_secret") or None
+    if not config["client_secret"]:
+        config["client_secret_key_id"] = None
     if bool(config["client_id"]) != bool(config["client_secret"]):
         missing = "client_secret" if config["client_id"] else "client_id"
         raise ValidationError(

@@ -7,35 +7,14 @@ and reconciling a create whose reply was lost, is the caller's business.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ... import retry as _retry
-from .config import Cloud, transport_kwargs
-from .errors import azure_errors, parse_error
+from .config import Cloud
+from .rest import RestClient, observer_policy, timeouts
 
-
-def timeouts() -> dict[str, Any]:
-    """Bound one HTTP call by what is left of the operation's deadline."""
-    left = _retry.remaining(60.0) or 0.0
-    return {"connection_timeout": max(0.5, min(10.0, left)), "read_timeout": max(0.5, left)}
-
-
-def observer_policy(observers: list[Callable[[str, str, int], None]]) -> Any:
-    from azure.core.pipeline.policies import SansIOHTTPPolicy
-
-    class Observe(SansIOHTTPPolicy):  # type: ignore[type-arg]
-        def on_response(self, request: Any, response: Any) -> None:
-            for hook in list(observers):
-                hook(
-                    request.http_request.method,
-                    request.http_request.url,
-                    response.http_response.status_code,
-                )
-
-    return Observe()
+__all__ = ["Graph", "observer_policy", "odata_quote", "timeouts"]
 
 
 def odata_quote(value: str) -> str:
@@ -43,7 +22,7 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class Graph:
+class Graph(RestClient):
     def __init__(
         self,
         cloud: Cloud,
@@ -51,58 +30,18 @@ class Graph:
         config: Mapping[str, Any],
         observers: list[Callable[[str, str, int], None]],
     ) -> None:
-        from azure.core import PipelineClient
-        from azure.core.pipeline.policies import (
-            BearerTokenCredentialPolicy,
-            HeadersPolicy,
-            HttpLoggingPolicy,
-            UserAgentPolicy,
-        )
-        from azure.core.pipeline.transport import RequestsTransport
+        super().__init__(f"{cloud.graph}/v1.0", credential, cloud.graph_scope, config, observers)
 
-        kwargs = transport_kwargs(config)
-        kwargs.pop("retry_total")  # no RetryPolicy in this pipeline at all
-        self.base = f"{cloud.graph}/v1.0"
-        self._client: Any = PipelineClient(
-            base_url=self.base,
-            policies=[
-                HeadersPolicy({"Accept": "application/json"}),
-                UserAgentPolicy(sdk_moniker="dynsecrets"),
-                BearerTokenCredentialPolicy(credential, cloud.graph_scope),
-                observer_policy(observers),
-                # Headers only (Authorization redacted); never bodies, which hold secrets.
-                HttpLoggingPolicy(),
-            ],
-            transport=RequestsTransport(**kwargs),
-        )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def call(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        propagation: Collection[str] = (),
-    ) -> Any:
-        """One Graph call; the decoded JSON reply (None for 204)."""
-        from azure.core.rest import HttpRequest
-
-        with azure_errors(operation, propagation):
-            request = HttpRequest(
-                method,
-                self.base + path,
-                content=None if body is None else json.dumps(body),
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-            response = self._client.send_request(request, **timeouts())
-            data = response.read()
-            if response.status_code >= 400:
-                raise parse_error(response.status_code, data)
-            return json.loads(data) if data else None
+    def pages(self, operation: str, path: str) -> list[dict[str, Any]]:
+        """Every item of a listing, following ``@odata.nextLink``."""
+        found: list[dict[str, Any]] = []
+        next_path: str = path
+        while next_path:
+            page = self.call(operation, "GET", next_path)
+            found.extend(page.get("value", []))
+            link = page.get("@odata.nextLink")
+            next_path = link[len(self.base) :] if link and link.startswith(self.base) else ""
+        return found
 
     # -- applications ---------------------------------------------------------------
     def create_application(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,3 +154,12 @@ class Graph:
 
     def remove_member(self, group_id: str, member_id: str) -> None:
         self.call("RemoveGroupMember", "DELETE", f"/groups/{group_id}/members/{member_id}/$ref")
+
+    # -- the root's own permissions (verify) ---------------------------------------------
+    def app_role_assignments(self, app_id: str) -> list[dict[str, Any]]:
+        """The app roles (application permissions) granted to the service principal
+        of ``app_id``, addressed by its appId as Graph allows."""
+        return self.pages(
+            "ListAppRoleAssignments",
+            f"/servicePrincipals(appId={quote(odata_quote(app_id))})/appRoleAssignments",
+        )

@@ -13,16 +13,18 @@ from typing import Any, ClassVar
 from ...errors import ProviderError, ValidationError
 from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
 from ...providers.routes import Route
+from ...providers.static import SecretInfo, StaticSecret
 from ...schema import Field, Schema
-from . import apps, passwords
+from . import apps, passwords, static
 from . import persist as role_apps
 from .config import CONFIG_SCHEMA, Clients, check_config, cloud_of
 from .errors import import_azure
 from .resolve import Resolver
 from .roles import ROLE_SCHEMA, check_role, groups_of, roles_of
 from .rotate import rotate_root
-from .steps import TAG, TAG_LEASE, TAG_MOUNT, TAG_ROLE, TAG_STORE, Steps, tag_value
+from .steps import TAG, TAG_LEASE, TAG_MOUNT, TAG_ROLE, TAG_STORE, Steps, actor_tag, tag_value
 from .usable import wait_until_usable
+from .verify import verify as verify_permissions
 
 REQUEST_SCHEMA = Schema(
     {
@@ -59,6 +61,10 @@ class AzureProvider(Provider):
     role_schema = ROLE_SCHEMA
     request_schema = REQUEST_SCHEMA
     routes = ROUTES
+    static_role_schema = static.STATIC_ROLE_SCHEMA
+    #: Entra ID takes seconds to minutes to accept a new password, and every rotation
+    #: proves the new one before storing it: faster rotation would pile up unproven ones.
+    min_rotation_period = 300
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
@@ -166,6 +172,7 @@ class AzureProvider(Provider):
                 f"{TAG_MOUNT}{request.mount}",
                 f"{TAG_STORE}{store_id}",
                 f"{TAG_LEASE}{request.lease_id}",
+                *actor_tag(request.actor),
             ],
             "sign_in_audience": role.get("sign_in_audience") or "AzureADMyOrg",
             "permanently_delete": True if permanently is None else bool(permanently),
@@ -238,10 +245,44 @@ class AzureProvider(Provider):
         role_apps.undo(self._graph(config), self._arm(config), self._retry, self.resolver, plan)
 
     # -- root, tidy ---------------------------------------------------------------------
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # A credential from the default chain (environment, managed identity) is not
+        # dynsecrets' to replace: only a configured client secret is.
+        return bool(config.get("client_id") and config.get("client_secret"))
+
     def rotate_root(
         self, config: Mapping[str, Any], persist: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
-        return rotate_root(self._graph(config), self._retry, self.clock, config, persist)
+        return rotate_root(
+            self._graph(config), self._retry, self.clock, config, persist, self.context.store_id
+        )
+
+    # -- static roles: an existing application's password ----------------------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        return static.secrets_of(self._graph(config), self._retry, role)
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        return static.create(
+            self._graph(config), self._retry, self.clock, config, role, self.context.store_id
+        )
+
+    def static_check(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        static.check(config, secret, self.clock)
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        static.delete(self._graph(config), self._retry, role, secret_id)
+
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        """Tokens for Graph and ARM, the root's Graph application permissions, and
+        ARM's permissions at each scope the role assigns at (see :mod:`.verify`)."""
+        import_azure()
+        return verify_permissions(self.clients, self._retry, config, role)
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         """Applications tagged with this mount, and passwords this mount added to

@@ -3,14 +3,26 @@ token, persisted, then the old password removed.
 
 Never persist an unproven secret (a new one that never works is removed again and
 the old one stays), and never remove the only working one (the old password goes
-only after the new one is stored). The old password is told apart by Graph's
-``hint`` (the first three characters of a secret): if that does not single it out,
-nothing is removed and the error says which key ids to remove by hand.
+only after the new one is stored).
+
+The configured secret's password is found before anything is made: by
+``client_secret_key_id`` (stored by the previous rotation, trusted while Graph's
+``hint``, the secret's first three characters, still agrees), else by the hint
+alone. If that does not single it out, nothing is created and the error lists the
+candidates' key ids.
+
+Crash safety: the new password's display name says which one it replaces
+(``dynsecrets rotate-root store=<store> replaces=<keyId>``). A rotation that died
+between creating it and storing it left a password that replaces the *current*
+one: the next rotation removes it before it starts. A rotation that died after
+storing it, before removing the old one, left the password the current one replaces:
+the next rotation removes that too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,27 +31,48 @@ from ...errors import PermanentProviderError, ProviderError
 from ...retry import RetryPolicy
 from .graph import odata_quote
 from .passwords import remove
+from .steps import call_once
 from .usable import wait_until_usable
 
 _OP = "rotate_root"
 #: Graph's own default lifetime for a password (startDateTime + 2 years).
 ROOT_PASSWORD_LIFETIME = 2 * 365 * 86400
+ROTATE_PREFIX = "dynsecrets rotate-root"
 
 
-def rotate_root(
-    graph: Any,
-    retry: RetryPolicy,
-    clock: Clock,
-    config: Mapping[str, Any],
-    persist: Callable[[dict[str, Any]], None],
+def _replaces(cred: Mapping[str, Any]) -> str | None:
+    name = str(cred.get("displayName") or "")
+    if not name.startswith(ROTATE_PREFIX):
+        return None
+    _, found, key = name.rpartition(" replaces=")
+    return key.strip().lower() if found else None
+
+
+def current_password(
+    config: Mapping[str, Any], held: list[dict[str, Any]], client_id: str
 ) -> dict[str, Any]:
-    if not config.get("client_secret"):
-        raise PermanentProviderError(
-            "rotate-root needs client_id and client_secret in config; credentials from the "
-            "default chain are not dynsecrets' to rotate",
-            operation=_OP,
-        )
-    client_id = config["client_id"]
+    """The password whose secret is configured: by stored key id, else by hint."""
+    hint = str(config["client_secret"])[:3]
+    key_id = str(config.get("client_secret_key_id") or "").lower()
+    if key_id:
+        mine = [c for c in held if str(c.get("keyId")).lower() == key_id]
+        # The hint guards against a key id left from before the secret was rewritten.
+        if len(mine) == 1 and mine[0].get("hint") in (None, hint):
+            return mine[0]
+    candidates = [c for c in held if c.get("hint") == hint]
+    if len(candidates) == 1:
+        return candidates[0]
+    listed = ", ".join(str(c.get("keyId")) for c in candidates) or "none"
+    raise PermanentProviderError(
+        f"{len(candidates)} passwords of application {client_id} look like the configured "
+        f"secret (Graph's hint {hint!r}: {listed}); nothing was changed. Set "
+        "client_secret_key_id in config to the one in use, or remove the others",
+        operation=_OP,
+        code="OldSecretAmbiguous",
+    )
+
+
+def _find_app(graph: Any, retry: RetryPolicy, client_id: str) -> str:
     apps = retry.call(
         lambda: graph.find_applications(f"appId eq {odata_quote(client_id)}", "id,appId")
     )
@@ -51,14 +84,40 @@ def rotate_root(
             operation=_OP,
             code="ApplicationNotFound",
         )
-    object_id = apps[0]["id"]
+    return str(apps[0]["id"])
+
+
+def rotate_root(
+    graph: Any,
+    retry: RetryPolicy,
+    clock: Clock,
+    config: Mapping[str, Any],
+    persist: Callable[[dict[str, Any]], None],
+    store_id: str = "",
+) -> dict[str, Any]:
+    if not config.get("client_secret"):
+        raise PermanentProviderError(
+            "rotate-root needs client_id and client_secret in config; credentials from the "
+            "default chain are not dynsecrets' to rotate",
+            operation=_OP,
+        )
+    client_id = config["client_id"]
+    object_id = _find_app(graph, retry, client_id)
+    held = retry.call(lambda: graph.passwords(object_id))
+    old = current_password(config, held, client_id)
+    old_key = str(old["keyId"]).lower()
+    # Left by an interrupted rotation: a successor that was never stored, or the
+    # predecessor of the current one that was never removed.
+    for cred in held:
+        key = str(cred.get("keyId")).lower()
+        if key != old_key and (_replaces(cred) == old_key or key == _replaces(old)):
+            remove(graph, retry, object_id, key)
     now = clock.now()
     end = dt.datetime.fromtimestamp(now + ROOT_PASSWORD_LIFETIME, tz=dt.timezone.utc)
-    name = f"dynsecrets rotate-root {int(now)}"
-    # Not retried blindly: a lost reply could leave an unknown working password.
-    new = retry.call(
-        lambda: graph.add_password(object_id, name, end.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    )
+    name = f"{ROTATE_PREFIX} store={store_id or '-'} replaces={old_key}"
+    # Not retried blindly: a lost reply leaves a password that replaces the current
+    # one, which the next rotation removes.
+    new = call_once(retry, functools.partial(graph.add_password, object_id, name, _iso(end)))
     budget = float(config.get("usable_timeout") or 120)
     if not wait_until_usable(config, client_id, new["secretText"], clock, budget):
         try:
@@ -66,8 +125,8 @@ def rotate_root(
         except ProviderError as exc:
             raise PermanentProviderError(
                 f"the new password {new['keyId']} obtained no token in the time allowed and "
-                f"removing it failed ({exc}); the old secret stays configured. Remove "
-                f"{new['keyId']} from application {client_id} by hand",
+                f"removing it failed ({exc}); the old secret stays configured and the next "
+                "rotate-root removes it",
                 operation=_OP,
                 code="SecretNotUsable",
             ) from exc
@@ -77,25 +136,26 @@ def rotate_root(
             operation=_OP,
             code="SecretNotUsable",
         )
-    updated = {**config, "client_secret": new["secretText"]}
+    updated = {
+        **config,
+        "client_secret": new["secretText"],
+        "client_secret_key_id": str(new["keyId"]).lower(),
+    }
+    # Whatever happens inside (a crash, a lost commit), the new password is never
+    # removed here: the store may hold it. Its name lets the next rotation tidy up.
     persist(updated)
-    old_hint = str(config["client_secret"])[:3]
     try:
-        held = retry.call(lambda: graph.passwords(object_id))
-        old = [c for c in held if c.get("keyId") != new["keyId"] and c.get("hint") == old_hint]
-        if len(old) != 1:
-            raise PermanentProviderError(
-                f"{len(old)} passwords of application {client_id} look like the old secret "
-                f"({', '.join(c['keyId'] for c in old) or 'none'}); none was removed",
-                operation=_OP,
-                code="OldSecretAmbiguous",
-            )
-        remove(graph, retry, object_id, old[0]["keyId"])
+        remove(graph, retry, object_id, old_key)
     except ProviderError as exc:
         raise PermanentProviderError(
-            f"rotated: the new secret ({new['keyId']}) is stored and in use, but the old one "
-            f"was not removed ({exc}); remove it from application {client_id} by hand",
+            f"rotated: the new secret ({new['keyId']}) is stored and in use, but the old "
+            f"password {old_key} was not removed ({exc}); the next rotate-root removes it, "
+            f"or remove it from application {client_id} by hand",
             operation=_OP,
             code=exc.code,
         ) from exc
     return updated
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -120,13 +120,24 @@ CONFIG_SCHEMA = Schema(
             doc="keys: return a new key only once Google's token endpoint accepts it "
             "(polls within the operation deadline; per request: wait_until_usable=)",
         ),
+        "ttl": Field("duration", doc="default lease TTL of this mount's keys (as Vault)"),
+        "max_ttl": Field("duration", doc="maximum lease TTL of this mount's keys (as Vault)"),
     },
     what="config",
 )
 
 
+def check_ttls(config: dict[str, Any]) -> None:
+    ttl, max_ttl = config.get("ttl"), config.get("max_ttl")
+    if ttl and max_ttl and ttl > max_ttl:
+        from ...errors import InvalidTTL
+
+        raise InvalidTTL("ttl", "is longer than max_ttl; lower ttl or raise max_ttl")
+
+
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     config["credentials"] = config.get("credentials") or None
+    check_ttls(config)
     return config
 
 

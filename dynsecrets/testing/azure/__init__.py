@@ -30,12 +30,15 @@ from urllib.parse import urlsplit
 from ...clock import Clock
 from ._http import AzureFaults, Service
 from .arm import ArmFake
-from .directory import BUILTIN_ROLES, Directory
+from .directory import BUILTIN_ROLES, GRAPH_APP_ROLES, Directory
 from .graph import GraphFake
 from .identity import IdentityFake
 from .identity import fault_body as identity_fault_body
 
-__all__ = ["BUILTIN_ROLES", "AzureFakes", "AzureFaults", "Directory"]
+__all__ = ["BUILTIN_ROLES", "GRAPH_APP_ROLES", "AzureFakes", "AzureFaults", "Directory"]
+
+#: The root's Graph application permissions at start (``set_graph_permissions`` changes them).
+ROOT_GRAPH_PERMISSIONS = ("Application.ReadWrite.All", "GroupMember.ReadWrite.All")
 
 
 class AzureFakes:
@@ -80,6 +83,8 @@ class AzureFakes:
         self.identity.base_url = self.url("authority")
         app = self.directory.add_application("dynsecrets-root")
         self.directory.add_service_principal(app, [])
+        # What the README asks for, short of ARM roles (grant_arm adds those).
+        self.directory.set_graph_permissions(app["appId"], ROOT_GRAPH_PERMISSIONS)
         password = self.directory.add_password(app, "initial", None)
         self.root = {"app": app, "client_secret": password["secretText"]}
         return self
@@ -126,7 +131,48 @@ class AzureFakes:
     def add_group(self, name: str) -> str:
         return str(self.directory.add_group(name)["id"])
 
-    def add_role_definition(self, name: str, guid: str | None = None) -> str:
+    def add_role_definition(
+        self,
+        name: str,
+        guid: str | None = None,
+        *,
+        actions: list[str] | None = None,
+        not_actions: list[str] | None = None,
+    ) -> str:
         guid = guid or str(uuid.uuid4())
-        self.directory.role_definitions[guid] = {"roleName": name, "type": "CustomRole"}
+        self.directory.role_definitions[guid] = {
+            "roleName": name,
+            "type": "CustomRole",
+            "permissions": [{"actions": actions or ["*"], "notActions": not_actions or []}],
+        }
         return guid
+
+    def set_graph_permissions(self, *names: str) -> None:
+        """The root's Graph application permissions, replacing what it had."""
+        self.directory.set_graph_permissions(self.root["app"]["appId"], list(names))
+
+    def grant_arm(self, role: str, scope: str | None = None) -> str:
+        """Assign the root a role (a built-in's name or a definition GUID) at ``scope``
+        (default: the subscription), as an administrator would; returns the
+        assignment's id. ARM's permissions reply follows from it."""
+        guid = next(
+            (g for g, d in self.directory.role_definitions.items() if d["roleName"] == role),
+            role.lower(),
+        )
+        scope = scope or f"/subscriptions/{self.directory.subscription_id}"
+        sp = self.directory.sp_of(self.root["app"]["appId"])
+        assert sp is not None
+        name = str(uuid.uuid4())
+        full = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        with self.directory.lock:
+            self.directory.role_assignments[full.lower()] = {
+                "id": full,
+                "name": name,
+                "scope": scope,
+                "roleDefinitionId": f"/subscriptions/{self.directory.subscription_id}"
+                f"/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                "principalId": sp["id"],
+                "principalType": "ServicePrincipal",
+                "description": "granted by the test",
+            }
+        return full

@@ -24,6 +24,24 @@ _ROLE_NAME = re.compile(r"roleName eq '(?P<v>(?:[^']|'')*)'")
 _PRINCIPAL = re.compile(r"principalId eq '(?P<v>[0-9a-fA-F-]{36})'")
 
 
+def _permission(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "actions": list(entry.get("actions") or []),
+        "notActions": list(entry.get("notActions") or []),
+        "dataActions": list(entry.get("dataActions") or []),
+        "notDataActions": list(entry.get("notDataActions") or []),
+    }
+
+
+def _applies(held: str, scope: str) -> bool:
+    """An assignment at ``held`` applies at ``scope`` when ``held`` is ``scope`` or
+    above it (management groups sit above every subscription here)."""
+    held, scope = held.lower().rstrip("/") or "/", scope.lower().rstrip("/") or "/"
+    if held == "/" or held.startswith("/providers/microsoft.management/managementgroups/"):
+        return True
+    return scope == held or scope.startswith(held + "/")
+
+
 class ArmFake:
     def __init__(self, directory: Directory) -> None:
         self.d = directory
@@ -42,6 +60,7 @@ class ArmFake:
                 "GetRoleDefinition",
                 self.get_definition,
             ),
+            Route("GET", f"{_SCOPE}{_AUTH}/permissions", "ListPermissions", self.permissions),
             Route(
                 "GET",
                 f"{_SCOPE}{_AUTH}/roleAssignments",
@@ -104,7 +123,9 @@ class ArmFake:
                 "type": found["type"],
                 "description": "",
                 "assignableScopes": ["/"],
-                "permissions": [{"actions": ["*"], "notActions": []}],
+                "permissions": [
+                    _permission(p) for p in found.get("permissions") or [{"actions": ["*"]}]
+                ],
             },
         }
 
@@ -127,6 +148,28 @@ class ArmFake:
         self._auth(req)
         self._scope(scope)
         return 200, self._definition(guid)
+
+    def permissions(self, req: Request, scope: str) -> tuple[int, Any]:
+        """``Microsoft.Authorization/permissions``: what the caller may do at the scope,
+        one entry per role definition it holds there or above (any caller may ask)."""
+        app_id = self._auth(req)
+        s = self._scope(scope)
+        with self.d.lock:
+            principals = {
+                sp_id for sp_id, sp in self.d.service_principals.items() if sp["appId"] == app_id
+            }
+            value = [
+                _permission(entry)
+                for a in self.d.role_assignments.values()
+                if a["principalId"] in principals and _applies(a["scope"], s)
+                for entry in (
+                    self.d.role_definitions.get(
+                        a["roleDefinitionId"].rsplit("/", 1)[-1].lower(), {}
+                    ).get("permissions")
+                    or [{"actions": ["*"]}]
+                )
+            ]
+        return 200, {"value": value}
 
     def _assignment_body(self, a: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -4,12 +4,15 @@ definitions and assignments). Thread-safe; time comes from an injected clock."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import secrets
 import string
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from ...clock import Clock, SystemClock
@@ -20,6 +23,62 @@ BUILTIN_ROLES = {
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+}
+#: What each built-in role allows (``permissions`` of its definition), abridged from
+#: Azure's built-in roles reference: ``Microsoft.Authorization`` is what matters here.
+BUILTIN_PERMISSIONS: dict[str, list[dict[str, list[str]]]] = {
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": [{"actions": ["*/read"], "notActions": []}],
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": [
+        {
+            "actions": ["*"],
+            "notActions": [
+                "Microsoft.Authorization/*/Delete",
+                "Microsoft.Authorization/*/Write",
+                "Microsoft.Authorization/elevateAccess/Action",
+            ],
+        }
+    ],
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": [{"actions": ["*"], "notActions": []}],
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": [
+        {
+            "actions": ["Microsoft.Storage/storageAccounts/blobServices/containers/*"],
+            "notActions": [],
+            "dataActions": ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"],
+        }
+    ],
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": [
+        {
+            "actions": ["*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"],
+            "notActions": [],
+        }
+    ],
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": [
+        {
+            "actions": [
+                "Microsoft.Authorization/roleAssignments/write",
+                "Microsoft.Authorization/roleAssignments/delete",
+                "*/read",
+                "Microsoft.Support/*",
+            ],
+            "notActions": [],
+        }
+    ],
+}
+#: Microsoft Graph's application permissions (its app roles), with the ids the Graph
+#: permissions reference documents (the same in every tenant).
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_APP_ROLES = {
+    "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+    "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+    "Application.ReadWrite.OwnedBy": "18a4783c-866b-4cc7-a460-3d5e5662c884",
+    "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+    "Directory.ReadWrite.All": "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+    "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
+    "Group.ReadWrite.All": "62a82d76-70ea-41e2-9197-370581804d09",
+    "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+    "GroupMember.ReadWrite.All": "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
 }
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 ARM_AUDIENCE = "https://management.azure.com"
@@ -28,6 +87,16 @@ _SECRET_CHARS = string.ascii_letters + string.digits + "~_.-"
 
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64(doc: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+
+def iso_precise(ts: float) -> str:
+    """Graph's form for a password's startDateTime: seven fractional digits."""
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 def parse_iso(text: str) -> float:
@@ -52,9 +121,20 @@ class Directory:
         self.groups: dict[str, dict[str, Any]] = {}
         self.deleted: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (appId, audience, exp)
-        self.role_definitions = {
-            guid: {"roleName": name, "type": "BuiltInRole"} for guid, name in BUILTIN_ROLES.items()
+        self.role_definitions: dict[str, dict[str, Any]] = {
+            guid: {
+                "roleName": name,
+                "type": "BuiltInRole",
+                "permissions": BUILTIN_PERMISSIONS[guid],
+            }
+            for guid, name in BUILTIN_ROLES.items()
         }
+        #: Microsoft Graph's own service principal in this tenant (the resource of
+        #: every Graph application permission).
+        self.graph_sp_id = str(uuid.uuid4())
+        #: Graph application permissions granted (admin consent): service principal
+        #: object id -> permission name -> its appRoleAssignment.
+        self.app_role_grants: dict[str, dict[str, dict[str, Any]]] = {}
         self.role_assignments: dict[str, dict[str, Any]] = {}  # lower(full id) -> assignment
 
     # -- applications -----------------------------------------------------------------
@@ -86,7 +166,7 @@ class Directory:
             "hint": secret[:3],
             "keyId": str(uuid.uuid4()),
             "secretText": None,
-            "startDateTime": iso(now),
+            "startDateTime": iso_precise(now),
         }
         with self.lock:
             app["passwordCredentials"].append(cred)
@@ -142,6 +222,32 @@ class Directory:
                 group["members"].discard(object_id)
             return True
 
+    # -- Graph application permissions ---------------------------------------------------
+    def sp_of(self, app_id: str) -> dict[str, Any] | None:
+        return next((s for s in self.service_principals.values() if s["appId"] == app_id), None)
+
+    def set_graph_permissions(self, app_id: str, names: Iterable[str]) -> None:
+        """Grant exactly these Graph application permissions to the app's principal
+        (as admin consent would), replacing what it had."""
+        sp = self.sp_of(app_id)
+        if sp is None:
+            raise KeyError(f"no service principal for {app_id}")
+        with self.lock:
+            self.app_role_grants[sp["id"]] = {
+                name: {
+                    "id": secrets.token_urlsafe(32),
+                    "deletedDateTime": None,
+                    "appRoleId": GRAPH_APP_ROLES[name],
+                    "createdDateTime": iso(self.clock.now()),
+                    "principalDisplayName": sp["displayName"],
+                    "principalId": sp["id"],
+                    "principalType": "ServicePrincipal",
+                    "resourceDisplayName": "Microsoft Graph",
+                    "resourceId": self.graph_sp_id,
+                }
+                for name in names
+            }
+
     # -- identity platform --------------------------------------------------------------
     def check_secret(self, app_id: str, secret: str) -> str | None:
         """None when the secret is a current password of the app; else the AADSTS error."""
@@ -157,11 +263,27 @@ class Directory:
         return "AADSTS7000215"
 
     def issue_token(self, app_id: str, audience: str) -> tuple[str, int]:
-        token = secrets.token_urlsafe(32)
+        """A JWT-shaped access token with Entra ID's v1 claims (``aud``, ``iss``,
+        ``tid``, ``appid``, ``oid``, ``iat``, ``exp``); its signature is random, so
+        only this fake accepts it."""
+        # Real time, not the injected clock: azure-identity times its cache by real
+        # time too, and a test that moves its clock a day must not void tokens.
+        now = int(time.time())
+        sp = self.sp_of(app_id)
+        claims = {
+            "aud": audience,
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "tid": self.tenant_id,
+            "appid": app_id,
+            "oid": sp["id"] if sp else None,
+            "iat": now,
+            "exp": now + 3599,
+            "ver": "1.0",
+        }
+        header = {"typ": "JWT", "alg": "RS256"}
+        token = f"{_b64(header)}.{_b64(claims)}.{secrets.token_urlsafe(32)}"
         with self.lock:
-            # Real time, not the injected clock: azure-identity times its cache by real
-            # time too, and a test that moves its clock a day must not void tokens.
-            self.tokens[token] = (app_id, audience, time.time() + 3599)
+            self.tokens[token] = (app_id, audience, now + 3599.0)
         return token, 3599
 
     def token_app(self, header: str | None, audience: str) -> str | None:

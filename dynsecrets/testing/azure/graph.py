@@ -8,7 +8,8 @@ removePassword, add and remove member ``$ref``, DELETE of objects and of deleted
 204. A second servicePrincipal for one appId is 409
 ``Request_MultipleObjectsWithSameKeyValue``. Adding a member that is already one, or
 whose object the group's replica does not have yet, is 400 ``Request_BadRequest``.
-The reference documents no reply for removePassword of an unknown keyId; this fake
+The principal's ``appRoleAssignments`` (its Graph application permissions) are
+set by tests with ``Directory.set_graph_permissions``. The reference documents no reply for removePassword of an unknown keyId; this fake
 answers 400 ``Request_BadRequest`` and the provider accepts 400 or 404 there (it
 looks at the application's passwords either way)."""
 
@@ -98,6 +99,19 @@ class GraphFake:
             Route("GET", f"{v}/servicePrincipals", "ListServicePrincipals", self.list_sps),
             Route("DELETE", f"{v}/servicePrincipals/{_ID}", "DeleteServicePrincipal", self.del_sp),
             Route("GET", f"{v}/servicePrincipals/{_ID}/memberOf", "ListMemberOf", self.member_of),
+            Route(
+                "GET",
+                f"{v}/servicePrincipals\\(appId=(?:'|%27)(?P<app_id>[^'%/]+)(?:'|%27)\\)"
+                "/appRoleAssignments",
+                "ListAppRoleAssignments",
+                self.app_role_assignments,
+            ),
+            Route(
+                "GET",
+                f"{v}/servicePrincipals/{_ID}/appRoleAssignments",
+                "ListAppRoleAssignments",
+                self.app_role_assignments,
+            ),
             Route("GET", f"{v}/groups", "ListGroups", self.list_groups),
             Route("GET", f"{v}/groups/{_ID}", "GetGroup", self.get_group),
             Route("POST", f"{v}/groups/{_ID}/members/\\$ref", "AddGroupMember", self.add_member),
@@ -230,6 +244,25 @@ class GraphFake:
                 if sp in g["members"]
             ]
         return 200, {"@odata.context": "$metadata#directoryObjects", "value": found}
+
+    def app_role_assignments(
+        self, req: Request, id: str | None = None, app_id: str | None = None
+    ) -> tuple[int, Any]:
+        """The Graph application permissions granted to a principal, addressed by its
+        object id or, as Graph allows, ``servicePrincipals(appId='...')``."""
+        self._auth(req)
+        with self.d.lock:
+            if app_id is not None:
+                sp = self.d.sp_of(app_id.lower())
+            else:
+                sp = self.d.service_principals.get(str(id).lower())
+            if sp is None:
+                raise _not_found(app_id or str(id))
+            found = [dict(a) for a in self.d.app_role_grants.get(sp["id"], {}).values()]
+        return 200, {
+            "@odata.context": f"$metadata#servicePrincipals('{sp['id']}')/appRoleAssignments",
+            "value": found,
+        }
 
     def del_sp(self, req: Request, id: str) -> tuple[int, Any]:
         self._auth(req)

@@ -21,12 +21,17 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Telling "already a member" from "not replicated yet" (both 400 on add).
     "ListMemberOf": ("Application.Read.All",),
     "ListDeletedApplications": (OWNED,),
+    # verify: the root's own Graph application permissions (the reference lists
+    # Application.Read.All first, and Application.ReadWrite.OwnedBy among those that do).
+    "ListAppRoleAssignments": (OWNED,),
     "PurgeDeletedItem": (OWNED,),
     "ListGroups": ("GroupMember.Read.All",),
     "GetGroup": ("GroupMember.Read.All",),
     # Graph's table for a servicePrincipal member asks for both.
     "AddGroupMember": ("GroupMember.ReadWrite.All", "Application.ReadWrite.All"),
     "RemoveGroupMember": ("GroupMember.ReadWrite.All",),
+    # verify: any caller may read its own permissions at a scope.
+    "ListPermissions": (),
     "ListRoleDefinitions": ("Microsoft.Authorization/roleDefinitions/read",),
     "GetRoleDefinition": ("Microsoft.Authorization/roleDefinitions/read",),
     "CreateRoleAssignment": ("Microsoft.Authorization/roleAssignments/write",),
