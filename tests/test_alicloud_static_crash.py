@@ -107,12 +107,6 @@ def test_a_crash_or_lost_reply_in_a_rotation_leaves_known_working_keys(
         engine2.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine (lifecycle/rotation.py): a kill after an early DeleteAccessKey leaves the "
-    "deleted id in `previous`; at the limit, retire(early=True) then deletes that stale id "
-    "(a no-op) and rotate() fails with LimitExceeded instead of retiring a real key",
-)
 def test_a_stale_previous_key_does_not_block_the_next_rotation_at_the_limit(
     ali: FakeAliCloud, ali_clock: ManualClock, tmp_path: Path
 ) -> None:
