@@ -113,3 +113,56 @@ def run_env(tmp: Path) -> dict[str, str]:
 
 
 PY = sys.executable
+
+
+def sdk_call(
+    ali: FakeAliCloud,
+    action: str,
+    params: dict[str, Any] | None = None,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    security_token: str | None = None,
+) -> dict[str, Any]:
+    """One call through a client of the real V2.0 SDK made here, not the provider's
+    (the root key unless another is given): how a test checks the state of RAM or
+    that a key works."""
+    from alibabacloud_ram20150501 import models as ram_models
+    from alibabacloud_ram20150501.client import Client as RamClient
+    from alibabacloud_sts20150401 import models as sts_models
+    from alibabacloud_sts20150401.client import Client as StsClient
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    sts = action in ("GetCallerIdentity", "AssumeRole")
+    config = Config(
+        access_key_id=access_key or ali.root_key.key_id,
+        access_key_secret=secret_key or ali.root_key.secret,
+        security_token=security_token,
+        endpoint=ali.endpoint,
+        protocol="https",
+        region_id="cn-hangzhou",
+        ca=ali.ca_bundle,
+    )
+    client = (StsClient if sts else RamClient)(config)
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
+    if params is None:
+        response = getattr(client, snake)()
+    else:
+        models = sts_models if sts else ram_models
+        response = getattr(client, snake)(getattr(models, f"{action}Request")(**params))
+    return dict(response.body.to_map())
+
+
+def rotate_forever(url: str) -> None:
+    """Rotate the static role ``ali/app`` in a loop until killed: the victim of the
+    AliCloud SIGKILL rotation test (the fake in the parent counts its calls)."""
+    from dynsecrets.errors import ProviderError
+
+    engine = Engine.open(url, recover=False, registry=registry())
+    mount = engine.mount("ali")
+    print("ready", flush=True)
+    while True:
+        try:
+            mount.static.rotate("app")
+        except ProviderError as exc:  # reported, and the next rotation tries again
+            print("failed", exc, flush=True)

@@ -95,3 +95,31 @@ def test_packaging() -> None:
         "alibabacloud-tea-openapi",
     }
     assert "aliyun-python-sdk" not in json.dumps(project)
+
+
+def test_static_role_verify_and_actor_through_the_cli(ali: FakeAliCloud, tmp_path: Path) -> None:
+    cli = CLI(tmp_path)
+    ali.account.add_user("app")
+    cli.ok("secrets", "enable", "-path=ali", "alicloud")
+    config = [f"{k}={v}" for k, v in ali.config().items()]
+    cli.ok("write", "ali/config", *config, "verify=true")
+    written = cli.ok(
+        "write", "ali/static-roles/app", "username=app", "rotation_period=24h", "verify=true"
+    )
+    assert "app" in written
+    creds = cli.ok("read", "-format=json", "ali/static-creds/app")
+    first = json.loads(creds)["data"]
+    assert ali.account.users["app"].keys == [first["access_key"]]
+    cli.ok("rotate", "ali/static-roles/app")
+    second = json.loads(cli.ok("read", "-format=json", "ali/static-creds/app"))["data"]
+    assert second["access_key"] != first["access_key"]
+    assert sorted(ali.account.users["app"].keys) == sorted(
+        [first["access_key"], second["access_key"]]
+    )
+    # Who asked: the CLI's -actor lands in the RAM user's Comments.
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps(OSS_POLICY))
+    cli.ok("write", "ali/role/inline", f"inline_policies=@{policy}")
+    cli.ok("-actor=carol@example.com", "read", "ali/creds/inline")
+    [user] = [u for u in users(ali) if u != "app"]
+    assert ali.account.users[user].comments.endswith(" actor=carol@example.com")

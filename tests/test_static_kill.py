@@ -38,9 +38,12 @@ def test_sigkill_during_rotation(moto_server: MotoServer, iam: Any, tmp_path: Pa
         m.static.write("app", username="static-app", rotation_period="24h")
     rng = random.Random(20261130)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for _ in range(KILLS):
+    for n in range(KILLS):
+        # Each run 200 s after the last (on its own clock): the dead one's claims
+        # (30 s) have lapsed, as after a real restart, with no waiting here.
+        ahead = 200.0 * n
         child = subprocess.Popen(
-            [sys.executable, "-m", "tests._rotate_forever", url],
+            [sys.executable, "-m", "tests._rotate_forever", url, str(ahead)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -58,7 +61,7 @@ def test_sigkill_during_rotation(moto_server: MotoServer, iam: Any, tmp_path: Pa
         assert child.returncode == -signal.SIGKILL
 
         # Recovery: a worker after the dead process's claim has lapsed.
-        later = ManualClock(time.time() + 120)
+        later = ManualClock(time.time() + ahead + 100)
         with Engine.open(url, clock=later) as engine:
             ExpiryWorker(engine).run_once()
             state = engine.mount("aws").static.read("app")

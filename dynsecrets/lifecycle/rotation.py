@@ -135,6 +135,15 @@ class Rotation:
         self.state["pending"] = None
         self._save()
 
+    def _forget_gone(self, present: set[str]) -> None:
+        """Previous secrets the cloud no longer has (deleted, then a crash before the
+        store heard): forget them, so they neither block nor count toward the limit."""
+        previous = self.state.get("previous") or []
+        kept = [p for p in previous if p["id"] in present]
+        if len(kept) != len(previous):
+            self.state["previous"] = kept
+            self._save()
+
     def _known(self) -> set[str]:
         ids = {p["id"] for p in self.state.get("previous") or ()}
         ids.update(self.state.get("inherited") or ())
@@ -183,6 +192,7 @@ class Rotation:
             self.state["inherited"] = []
             self._save()
         existing = self.provider.static_secrets(self.config, self._identity())
+        self._forget_gone({i.id for i in existing})
         limit = self.provider.static_secret_limit
         if limit is not None and len(existing) >= limit:
             waiting = [float(p["delete_at"]) for p in self.state.get("previous") or ()]

@@ -22,6 +22,23 @@ _METHODS = {
 }
 _STS_ACTIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
 
+# The SDK (darabonba) keeps one requests Session per "https://host:port:pool=<maxIdleConns>"
+# for the life of the process, with one SSLContext into which urllib3 loads the CA bundle
+# of every request it sends: without care, the CAs one mount trusts are trusted by every
+# later client of that endpoint, other mounts' and the application's own. maxIdleConns is
+# the one public setting in that key, so each trust setting (the default, or one bundle
+# file) gets a pool size of its own, and with it a session and a context of its own.
+# Sizes start above darabonba's default (40), which other users of the SDK share.
+_POOL_BASE = 41
+_pools: dict[str | None, int] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_size(ca_bundle: str | None) -> int:
+    """The SDK pool size (``max_idle_conns``) that isolates this trust setting."""
+    with _pools_lock:
+        return _pools.setdefault(ca_bundle or None, _POOL_BASE + len(_pools))
+
 
 def _snake(action: str) -> str:
     if action in _METHODS:
@@ -62,6 +79,7 @@ class Clients:
             "region_id": config.get("region") or "cn-hangzhou",
             "connect_timeout": int(CONNECT_TIMEOUT * 1000),
             "read_timeout": int(READ_TIMEOUT * 1000),
+            "max_idle_conns": pool_size(config.get("ca_bundle")),
         }
         if config.get("ca_bundle"):
             kwargs["ca"] = config["ca_bundle"]

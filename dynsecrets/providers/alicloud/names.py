@@ -8,6 +8,7 @@ import secrets
 import string
 
 from ...errors import ValidationError
+from .actor import session_part
 
 #: RAM user names: 1-64 of letters, digits and . _ @ -
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -40,9 +41,20 @@ def user_name(role: str) -> str:
     return check(name, USER_NAME, "user name", "1-64 letters, digits and . _ @ -")
 
 
-def session_name(role: str) -> str:
+def session_name(role: str, actor: str = "") -> str:
+    """``dynsecrets-<role>-<12 random>``, or with an actor
+    ``dynsecrets-<role>-<12 random>-<actor>``: the actor gets at least 23 of the 64
+    characters (the role name is cut first), so ActionTrail shows who asked. STS
+    leases are neither revoked nor tidied by name, so nothing parses it."""
     room = 64 - len(PREFIX) - 1 - RANDOM_LEN
-    name = f"{PREFIX}{_clean(role)[:room]}-{_random()}"
+    role_part, who = _clean(role), session_part(actor)
+    if who:
+        room -= 1  # the "-" before the actor
+        who = who[: max(23, room - len(role_part))]
+        role_part = role_part[: room - len(who)]
+        name = f"{PREFIX}{role_part}-{_random()}-{who}"
+    else:
+        name = f"{PREFIX}{role_part[:room]}-{_random()}"
     return check(name, SESSION_NAME, "role session name", "2-64 letters, digits and . _ @ -")
 
 

@@ -26,3 +26,6 @@ STS_ACTIONS = ("AssumeRole", "GetCallerIdentity")
 
 #: As written in a RAM policy's Action element.
 PERMISSIONS = tuple(f"ram:{a}" for a in RAM_ACTIONS) + tuple(f"sts:{a}" for a in STS_ACTIONS)
+
+#: Called only by ``verify`` (reading the policies of the root user's groups).
+VERIFY_PERMISSIONS = ("ram:ListPoliciesForGroup",)

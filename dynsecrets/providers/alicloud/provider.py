@@ -7,12 +7,21 @@ from typing import Any, ClassVar
 
 from ...errors import ValidationError
 from ...models import Capabilities
-from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
+from ...providers.base import (
+    Issued,
+    IssueRequest,
+    ManagedIdentity,
+    Provider,
+    ProviderContext,
+    SecretInfo,
+    StaticSecret,
+)
 from ...providers.routes import Route
-from . import names, ram_user, sts
+from . import names, ram_user, static, sts
 from .api import Api, Clients
 from .config import CONFIG_SCHEMA, check_config
 from .policies import inline_documents, parse_remote
+from .proof import prove_key
 from .roles import (
     RAM_USER,
     ROLE_SCHEMA,
@@ -24,6 +33,7 @@ from .roles import (
     validate_role,
 )
 from .rotate import rotate_root
+from .verify import verify
 
 #: Vault's AliCloud paths, plus config/rotate-root (which Vault's engine lacks).
 ROUTES = (
@@ -43,6 +53,8 @@ class AliCloudProvider(Provider):
     config_schema = CONFIG_SCHEMA
     role_schema = ROLE_SCHEMA
     routes = ROUTES
+    static_role_schema = static.STATIC_ROLE_SCHEMA
+    static_secret_limit = static.KEY_LIMIT
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
@@ -93,13 +105,13 @@ class AliCloudProvider(Provider):
             return {
                 **base,
                 "role_arn": role["role_arn"],
-                "session_name": names.session_name(request.role_name),
+                "session_name": names.session_name(request.role_name, request.actor),
                 "duration": seconds,
                 "warnings": warnings,
             }
         user = names.user_name(request.role_name)
         display = ram_user.display_name(request.mount, request.lease_id)
-        comments = ram_user.comments(store_id, request.mount)
+        comments = ram_user.comments(store_id, request.mount, request.actor)
         if len(display) > 128 or len(comments) > 128:
             raise ValidationError(
                 "role",
@@ -147,11 +159,49 @@ class AliCloudProvider(Provider):
         self.clients.clear()  # clients signed with the old key must not be reused
         return new
 
+    def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
+        # Credentials from the SDK's default chain (environment, ECS RAM role, OIDC) are
+        # not dynsecrets' to replace: rotate-root refuses them, so a schedule would too.
+        return bool(config.get("access_key"))
+
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
         return ram_user.list_managed(self._api(config), mount)
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         ram_user.raise_all(ram_user.sweep(self._api(config), identity.id, []))
+
+    # -- static roles: an existing RAM user's access keys -----------------------------------
+    def static_secrets(
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> list[SecretInfo]:
+        return static.secrets(self._api(config), role)
+
+    def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
+        return static.create(self._api(config), role)
+
+    def static_check(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret: StaticSecret
+    ) -> None:
+        prove_key(
+            self.clients,
+            self.context.retry,
+            config,
+            secret.data["access_key"],
+            secret.data["secret_key"],
+            user=role["username"],
+            operation="static_check",
+        )
+
+    def static_delete(
+        self, config: Mapping[str, Any], role: Mapping[str, Any], secret_id: str
+    ) -> None:
+        static.delete(self._api(config), role, secret_id)
+
+    # -- verify ------------------------------------------------------------------------------
+    def verify(self, config: Mapping[str, Any], role: Mapping[str, Any] | None) -> list[str]:
+        """GetCallerIdentity, then the caller's RAM policies evaluated for every call
+        this provider makes (see :mod:`.verify`); the missing permissions, by name."""
+        return verify(self._api(config), config, role)
 
     def close(self) -> None:
         self.clients.clear()

@@ -16,6 +16,8 @@ from typing import Any
 
 from ...errors import DynSecretsError, PermanentProviderError, ProviderError, TransientProviderError
 from ...providers.base import Issued, ManagedIdentity, RevokeErrors
+from .actor import comments as actor_comments
+from .actor import parse as parse_actor
 from .api import Api
 from .names import policy_prefix
 
@@ -23,9 +25,10 @@ from .names import policy_prefix
 MARK = "dynsecrets"
 
 
-def comments(store_id: str, mount: str) -> str:
-    # RAM allows 128 characters: 17 + 32 (store id) + 7 + 64 (mount) fits.
-    return f"{MARK} store={store_id} mount={mount}"
+def comments(store_id: str, mount: str, actor: str = "") -> str:
+    """``dynsecrets store=<id> mount=<mount>``, then `` actor=<who asked>`` in what is
+    left of RAM's 128 characters (17 + 32 (store id) + 7 + 64 (mount) fit without it)."""
+    return actor_comments(f"{MARK} store={store_id} mount={mount}", actor)
 
 
 def display_name(mount: str, lease_id: str) -> str:
@@ -35,10 +38,16 @@ def display_name(mount: str, lease_id: str) -> str:
 
 
 def parse_comments(text: str) -> dict[str, str] | None:
-    words = (text or "").split(" ")
+    """The tags of our Comments (and ``actor`` when there is one); None: not ours.
+    The actor is free text, so the tags are read only from what comes before it."""
+    head, actor = parse_actor(text or "")
+    words = head.split(" ")
     if not words or words[0] != MARK:
         return None
-    return dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    tags = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    if actor is not None:
+        tags["actor"] = actor
+    return tags
 
 
 def _gone(exc: ProviderError) -> bool:
@@ -261,7 +270,8 @@ def list_managed(api: Api, mount: str) -> list[ManagedIdentity]:
                     id=user["UserName"],
                     lease_id=f"{mount}/{user['DisplayName'].replace('@', '/')}",
                     store_id=tags.get("store") or None,
-                    created_at=_timestamp(user.get("CreateDate")),
+                    created_at=timestamp(user.get("CreateDate")),
+                    details={"actor": tags["actor"]} if "actor" in tags else {},
                 )
             )
         if not page.get("IsTruncated"):
@@ -269,7 +279,7 @@ def list_managed(api: Api, mount: str) -> list[ManagedIdentity]:
         marker = page.get("Marker")
 
 
-def _timestamp(text: str | None) -> float | None:
+def timestamp(text: str | None) -> float | None:
     if not text:
         return None
     try:

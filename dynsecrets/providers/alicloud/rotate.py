@@ -3,7 +3,8 @@ Alibaba has not accepted.
 
 Order: GetCallerIdentity (who the root key belongs to) -> ListAccessKeys (refuse at
 two: RAM's limit) -> CreateAccessKey (reconciled, never blindly retried) ->
-GetCallerIdentity with the new key (proven usable) -> persist -> DeleteAccessKey(old).
+GetCallerIdentity with the new key (proven usable, polled while it propagates:
+:mod:`.proof`) -> persist -> DeleteAccessKey(old).
 A new key that does not work is deleted again and the old one stays configured; a
 crash between persist and the last step leaves two working keys, never none.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from ...errors import PermanentProviderError, ProviderError
 from ...retry import RetryPolicy
 from .api import Api, Clients
+from .proof import prove_key
 from .ram_user import create_access_key
 
 _OP = "rotate_root"
@@ -55,9 +57,8 @@ def rotate_root(
         )
     key = create_access_key(api, user, keep=frozenset(ids))
     new_id, new_secret = key["AccessKeyId"], key["AccessKeySecret"]
-    probe = Api(clients, retry, config, access_key=new_id, secret_key=new_secret)
     try:
-        probe.call("GetCallerIdentity")
+        prove_key(clients, retry, config, new_id, new_secret, user=user, operation=_OP)
     except ProviderError as exc:
         _discard(api, user, new_id, exc)
     new = {**config, "access_key": new_id, "secret_key": new_secret}

@@ -140,6 +140,11 @@ class _Handler(BaseHTTPRequestHandler):
         except SignatureError as exc:
             self._error(exc.status, exc.code, exc.message)
             return
+        try:
+            fake.account.check_token(caller, headers.get("x-acs-security-token"))
+        except ApiError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
         nonce = headers["x-acs-signature-nonce"]
         with fake.nonce_lock:
             if nonce in fake.nonces:
@@ -200,7 +205,8 @@ class _Server(ThreadingHTTPServer):
 
 class FakeAliCloud:
     """RAM and STS on ``https://127.0.0.1:<port>``, with a fresh account holding a
-    RAM user ``dynsecrets-root`` and its access key (what ``config()`` returns)."""
+    RAM user ``dynsecrets-root`` with AliyunRAMFullAccess and AliyunSTSAssumeRoleAccess
+    attached, and its access key (what ``config()`` returns)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
@@ -217,6 +223,8 @@ class FakeAliCloud:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         root = self.account.add_user("dynsecrets-root")
         self.root_key = self.account.add_key(root.name)
+        # A root user as an operator sets one up: RAM for users and keys, STS for roles.
+        self.account.attach(root.name, "AliyunRAMFullAccess", "AliyunSTSAssumeRoleAccess")
 
     @property
     def ca_bundle(self) -> str:
