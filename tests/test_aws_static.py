@@ -115,7 +115,8 @@ def test_list_create_check_delete(
 
     new = provider.static_create(config, role)
     assert new.id == new.data["access_key"] != old["AccessKeyId"]
-    assert set(new.data) == {"access_key", "secret_key"} and new.secret_keys == frozenset({"secret_key"})
+    assert set(new.data) == {"access_key", "secret_key"}
+    assert new.secret_keys == frozenset({"secret_key"})
     assert new.env["AWS_ACCESS_KEY_ID"] == new.id
     assert new.env["AWS_SECRET_ACCESS_KEY"] == new.data["secret_key"]
     assert new.data["secret_key"] not in repr(new)
