@@ -275,7 +275,8 @@ def test_bulk_revoke_summary_and_progress(seeded: CLI, iam: Any) -> None:
             None,
             2,
             "Error: 'aws-us-west-2/elsewhere' is not a known path; use <mount>/config/root, <mount>/config/lease, "
-            "<mount>/roles/<name> or <mount>/creds/<role>\n",
+            "<mount>/roles/<name>, <mount>/creds/<role>, <mount>/static-roles/<name> or "
+            "<mount>/static-creds/<name>\n",
         ),
         (
             ["write", "aws-us-west-2/roles/x", "credential_type"],

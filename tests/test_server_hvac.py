@@ -255,3 +255,20 @@ def test_the_tokens_display_name_is_who_asked(server: Server, aws: hvac.Client) 
     accessor = made["auth"]["accessor"]
     assert looked["actor"] == f"deploy (token:{accessor})" and looked["age"] >= 0
     c.sys.revoke_lease(creds["lease_id"])
+
+
+def test_static_roles_through_hvac(aws: hvac.Client, iam: Any) -> None:
+    """hvac has no static-role helpers: its generic read/write reach the same paths."""
+    iam.create_user(UserName="static-app")
+    aws.write("aws-us-west-2/static-roles/app", username="static-app", rotation_period="24h")
+    assert aws.list("aws-us-west-2/static-roles")["data"]["keys"] == ["app"]
+    first = aws.read("aws-us-west-2/static-creds/app")["data"]
+    keys = iam.list_access_keys(UserName="static-app")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [first["access_key"]]
+    assert first["ttl"] > 0 and first["expiration"]
+    shown = aws.write("aws-us-west-2/static-roles/app/rotate")["data"]
+    assert shown["previous_secret_ids"] == [first["access_key"]]
+    second = aws.read("aws-us-west-2/static-creds/app")["data"]
+    assert second["access_key"] == shown["secret_id"] != first["access_key"]
+    aws.delete("aws-us-west-2/static-roles/app")
+    assert iam.list_access_keys(UserName="static-app")["AccessKeyMetadata"] == []
