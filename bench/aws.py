@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from dynsecrets import Engine
-from dynsecrets.providers.aws.config import Clients
+from dynsecrets.providers.aws.clients import Clients
 from dynsecrets.testing.aws import AWSFaults, MotoServer
 
 from ._null import KEY
