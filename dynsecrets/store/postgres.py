@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import MissingDependency, SchemaVersionError, StoreError, ValidationError
 from ._sql import LEASE_COLS, SQLStore, lease_row
+from ._sql_server import ServerRows
 from ._sql_tasks import TaskRows
 from .base import LeaseRecord
 
@@ -110,7 +111,7 @@ class _Tx:
         return self.conn.execute(sql.replace("?", "%s"), args)
 
 
-class PostgresStore(SQLStore, TaskRows):
+class PostgresStore(SQLStore, TaskRows, ServerRows):
     """PostgreSQL store; safe to share between threads, processes and nodes."""
 
     def __init__(

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import SchemaVersionError, StoreError
 from ._sql import LEASE_COLS, SQLStore, lease_row
+from ._sql_server import ServerRows
 from ._sql_tasks import TaskRows
 from .base import LeaseRecord
 
@@ -123,7 +124,7 @@ class _Write:
         self.error: BaseException | None = None
 
 
-class SQLiteStore(SQLStore, TaskRows):
+class SQLiteStore(SQLStore, TaskRows, ServerRows):
     """SQLite store. ``path`` is a file path or ``":memory:"``."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
