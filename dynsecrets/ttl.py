@@ -6,7 +6,7 @@ import re
 
 from .errors import InvalidTTL
 
-__all__ = ["DEFAULT_MAX_TTL", "DEFAULT_TTL", "format_duration", "parse_duration"]
+__all__ = ["DEFAULT_MAX_TTL", "DEFAULT_TTL", "format_duration", "format_time", "parse_duration"]
 
 #: Vault's system default and maximum lease TTL: 768h, 32 days.
 DEFAULT_TTL = 768 * 3600
@@ -67,3 +67,10 @@ def format_duration(seconds: int | float) -> str:
     if secs:
         parts.append(f"{secs}s")
     return "".join(parts)
+
+
+def format_time(ts: float) -> str:
+    """Epoch seconds as Vault prints a time: RFC 3339 in UTC, ``2026-11-30T21:00:00Z``."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -61,18 +61,24 @@ def gcp_mount(gcp_engine: Engine, google: FakeGoogle) -> Mount:
     return mount
 
 
-def token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
-    """Fetch a token with a key file, as any Google client would (google-auth, its
-    own session trusting the fake's CA)."""
+def fake_session(google: FakeGoogle) -> Any:
+    """A requests session that trusts the fake's CA and ignores proxy variables."""
     import requests
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
 
     session = requests.Session()
     session.trust_env = False
     session.verify = google.ca_path
+    return session
+
+
+def token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
+    """Fetch a token with a key file, as any Google client would (google-auth, its
+    own session trusting the fake's CA)."""
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
     creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
-    creds.refresh(Request(session))
+    creds.refresh(Request(fake_session(google)))
     return str(creds.token)
 
 

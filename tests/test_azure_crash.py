@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +28,8 @@ from ._azure import (
 )
 
 __all__ = ["azure", "azure_clock", "azure_entry_point"]
+from ._kill import kill_after_calls
+
 ROOT = Path(__file__).resolve().parent.parent
 ISSUE_CALLS = [
     "CreateApplication",
@@ -102,22 +101,8 @@ def test_sigkill_during_issuance(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     kills = 12
     for _ in range(kills):
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests._azure_issue_forever", url],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
         # Kill once the child reports how far it got: 1-9 Graph/ARM replies.
-        for _ in range(rng.randint(1, 9)):
-            assert child.stdout.readline().startswith("call ")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
+        kill_after_calls("tests._azure_issue_forever", [url], env, rng.randint(1, 9))
 
     apps = {a["id"]: a for a in dynsecrets_apps(azure)}
     lease_of = {

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-import requests
 
 from dynsecrets import Engine, Mount
 from dynsecrets.errors import (
@@ -23,7 +22,7 @@ from .gcp_fixtures import (
     KEY_ROLESET,
     PROJECT,
     PROJECT_RESOURCE,
-    SCOPE,
+    token_with_key,
 )
 
 CONDITION = {"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "until2030"}
@@ -35,23 +34,6 @@ OTHERS = {
         {"role": "roles/owner", "members": ["user:root@example.com"]},
     ],
 }
-
-
-def _session(google: FakeGoogle) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = google.ca_path
-    return s
-
-
-def _token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
-    """Fetch a token with a key file, as any Google client would."""
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
-
-    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
-    creds.refresh(Request(_session(google)))
-    return str(creds.token)
 
 
 def _account(google: FakeGoogle, email: str) -> dict[str, Any] | None:
@@ -88,7 +70,7 @@ def test_bindings_keep_other_members_and_conditions(
     assert f"serviceAccount:{email}" in members["roles/editor"]
     assert f"serviceAccount:{email}" not in members["roles/viewer"]
     assert google.state.members("b/data-bucket") == {}
-    _token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+    token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
     gcp_mount.delete_role("my-set", revoke_leases=True)
     assert _account(google, email) is None
     after = google.state.policies[f"projects/{PROJECT}"]

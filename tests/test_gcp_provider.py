@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import pytest
-import requests
 
 from dynsecrets import Engine, Mount
 from dynsecrets.errors import (
@@ -32,24 +31,9 @@ from .gcp_fixtures import (
     PROJECT_RESOURCE,
     SCOPE,
     TOKEN_ROLESET,
+    fake_session,
+    token_with_key,
 )
-
-
-def _session(google: FakeGoogle) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = google.ca_path
-    return s
-
-
-def _token_with_key(google: FakeGoogle, info: dict[str, Any]) -> str:
-    """Fetch a token with a key file, as any Google client would."""
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
-
-    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
-    creds.refresh(Request(_session(google)))
-    return str(creds.token)
 
 
 def _account(google: FakeGoogle, email: str) -> dict[str, Any] | None:
@@ -66,9 +50,9 @@ def test_roleset_key_works_then_is_refused_after_revoke(
     assert lease.data["key_algorithm"] == "KEY_ALG_RSA_2048"
     info = json.loads(base64.b64decode(lease.data["private_key_data"]))
     assert info["client_email"].startswith("ds-my-set-") and info["token_uri"] == google.token_uri
-    token = _token_with_key(google, info)
+    token = token_with_key(google, info)
     # The key's own token calls iamcredentials, as a workload would.
-    reply = _session(google).post(
+    reply = fake_session(google).post(
         f"{google.rest_url}/v1/projects/-/serviceAccounts/{info['client_email']}:generateAccessToken",
         json={"scope": [SCOPE]},
         headers={"Authorization": f"Bearer {token}"},
@@ -78,7 +62,7 @@ def test_roleset_key_works_then_is_refused_after_revoke(
     from google.auth.exceptions import RefreshError
 
     with pytest.raises(RefreshError):
-        _token_with_key(google, info)
+        token_with_key(google, info)
     assert google.state.calls["CreateServiceAccountKey"] == 1  # one call per credential
     assert google.state.calls["DeleteServiceAccountKey"] == 1
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ import pytest
 from dynsecrets import Engine, LeaseState, ManualClock
 from dynsecrets.testing.aws import MotoServer
 
+from ._kill import kill_after_calls
 from .conftest import EC2_POLICY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,23 +42,9 @@ def test_sigkill_during_issuance(moto_server: MotoServer, iam: Any, tmp_path: Pa
     rng = random.Random(20261124)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(KILLS):
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests._issue_forever", url],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
         # Kill after the child reports how far it got: 1-6 IAM calls of its issuance
         # (CreateUser, PutUserPolicy, CreateAccessKey, then the next lease's ...).
-        for _ in range(rng.randint(1, 6)):
-            assert child.stdout.readline().startswith("call ")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
+        kill_after_calls("tests._issue_forever", [url], env, rng.randint(1, 6))
 
     users = _users(iam)
     with Engine.open(url, recover=False) as engine:

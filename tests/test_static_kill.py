@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,8 @@ import pytest
 
 from dynsecrets import Engine, ExpiryWorker, ManualClock
 from dynsecrets.testing.aws import MotoServer
+
+from ._kill import kill_after_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 12
@@ -42,23 +41,9 @@ def test_sigkill_during_rotation(moto_server: MotoServer, iam: Any, tmp_path: Pa
         # Each run 200 s after the last (on its own clock): the dead one's claims
         # (30 s) have lapsed, as after a real restart, with no waiting here.
         ahead = 200.0 * n
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests._rotate_forever", url, str(ahead)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
         # Each rotation is ListAccessKeys, (DeleteAccessKey), CreateAccessKey,
         # GetCallerIdentity...: kill after 1-8 completed calls.
-        for _ in range(rng.randint(1, 8)):
-            assert child.stdout.readline().startswith("call ")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
+        kill_after_calls("tests._rotate_forever", [url, str(ahead)], env, rng.randint(1, 8))
 
         # Recovery: a worker after the dead process's claim has lapsed.
         later = ManualClock(time.time() + ahead + 100)

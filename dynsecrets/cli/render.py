@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dynsecrets.output import format_table, format_value, lease_rows
+from dynsecrets.ttl import format_time
 
 from .messages import CommandFailed
 
@@ -68,7 +68,7 @@ def go_duration(seconds: int) -> str:
 
 
 def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return format_time(ts)
 
 
 def lease_environ(lease: Lease, *, keep_files: bool = False) -> dict[str, str]:

@@ -25,6 +25,7 @@ from ..errors import (
 from ..lifecycle import rotation, tasks
 from ..models import Lease, SecretData
 from ..schema import Field, Schema
+from ..ttl import format_time
 from .verify import check_permissions
 
 if TYPE_CHECKING:
@@ -51,9 +52,7 @@ _PREFIX = "static-roles/"
 
 
 def _iso(ts: float | None) -> str | None:
-    import time
-
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return None if ts is None else format_time(ts)
 
 
 class StaticRoles:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..schema import Field, Schema
+from ..ttl import format_time
 from . import tasks
 
 if TYPE_CHECKING:
@@ -195,9 +196,7 @@ def status(core: Core, mount: str) -> dict[str, Any]:
 
 
 def _iso(ts: Any) -> str | None:
-    import time
-
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(ts)))
+    return None if ts is None else format_time(float(ts))
 
 
 def run(core: Core, mount: str, _name: str) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import LeaseNotFound, MountNotFound, ValidationError
 from ..models import MountInfo
+from ..ttl import format_time
 from .auth import Caller
 from .responses import ApiError, Reply, envelope
 
@@ -31,7 +31,7 @@ _ALIASES = {"sys/renew": "sys/leases/renew", "sys/revoke": "sys/leases/revoke"}
 
 
 def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return format_time(ts)
 
 
 def health(engine: Engine) -> dict[str, Any]:

@@ -18,6 +18,21 @@ from typing import Any
 __all__ = ["AWSFaults", "MotoServer", "ThrottlingFront"]
 
 
+def _listening(proc: Any, host: str, port: int) -> bool:
+    """Wait (at most 30 s, while ``proc`` lives) until ``host:port`` accepts a connection."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class MotoServer:
     """moto in server mode, over HTTP on 127.0.0.1, in a background thread."""
 
@@ -95,7 +110,6 @@ class MotoServer:
         import socket
         import subprocess
         import sys
-        import time
 
         if not self.port:
             with socket.socket() as s:
@@ -110,13 +124,8 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self._proc.poll() is None:
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if _listening(self._proc, self.host, self.port):
+            return self
         self.stop()
         raise RuntimeError(f"moto server did not start on {self.host}:{self.port}")
 
@@ -286,7 +295,6 @@ class ThrottlingFront:
         if self.process:
             import subprocess
             import sys
-            import time
 
             with socket.socket() as s:
                 s.bind((self.host, 0))
@@ -301,13 +309,8 @@ class ThrottlingFront:
                 [sys.executable, "-c", code, *args, str(self.burst)],
                 stdout=subprocess.DEVNULL,
             )
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self._proc.poll() is None:
-                try:
-                    socket.create_connection((self.host, self.port), timeout=0.2).close()
-                    return self
-                except OSError:
-                    time.sleep(0.05)
+            if _listening(self._proc, self.host, self.port):
+                return self
             self.stop()
             raise RuntimeError(f"throttling front did not start on {self.host}:{self.port}")
         import threading
