@@ -303,6 +303,13 @@ class Provider(abc.ABC):
         )
 
     # -- static roles (optional; see :mod:`.static`) -----------------------------------------
+    def check_static_role(  # noqa: B027 (optional hook; most providers have no such rule)
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> None:
+        """Check a static role as it would be stored (identity fields with
+        ``rotation_period`` and ``rotation_grace_period``), on every write and before
+        any cloud call; raise :class:`ValidationError` naming the field."""
+
     def static_secrets(
         self, config: Mapping[str, Any], role: Mapping[str, Any]
     ) -> list[SecretInfo]:
