@@ -11,7 +11,7 @@ from typing import Any
 
 from ...retry import RetryPolicy, remaining
 from .config import endpoint
-from .errors import ali_errors, import_sdk
+from .errors import import_sdk, map_error, sdk_errors
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -117,6 +117,7 @@ class Api:
     ) -> None:
         self.clients, self.retry, self.config = clients, retry, config
         self._keys = (access_key, secret_key)
+        self._client: dict[str, Any] = {}  # per service, for this Api's calls
 
     def call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One action, transient errors retried within the operation's deadline."""
@@ -124,35 +125,74 @@ class Api:
 
     def attempt(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One action, one attempt (a create that must be reconciled before a retry)."""
-        service = "sts" if action in _STS_ACTIONS else "ram"
-        ak, sk = self._keys
-        # A client made for one probe (a new key being proven) is not kept.
-        client = self.clients.get(
-            service, self.config, access_key=ak, secret_key=sk, cache=ak is None
-        )
-        _, _, ram_models, _, sts_models = import_sdk()
-        from darabonba.runtime import RuntimeOptions
-
-        models = sts_models if service == "sts" else ram_models
-        method = getattr(client, f"{_snake(action)}_with_options")
-
-        def once() -> dict[str, Any]:
-            left = remaining()
-            # Bound each HTTP call by what is left of the operation's deadline.
-            connect = CONNECT_TIMEOUT if left is None else max(0.05, min(CONNECT_TIMEOUT, left))
-            read = READ_TIMEOUT if left is None else max(0.05, min(READ_TIMEOUT, left))
-            runtime = RuntimeOptions(
-                connect_timeout=int(connect * 1000), read_timeout=int(read * 1000)
+        # Everything resolved once (SDK modules, method, request class, client): per
+        # call this costs what a direct SDK call costs, plus the deadline's timeouts.
+        sdk = _sdk()
+        service, method_name, request_cls = _action(action)
+        client = self._client.get(service)
+        if client is None:
+            ak, sk = self._keys
+            # A client made for one probe (a new key being proven) is not kept.
+            client = self.clients.get(
+                service, self.config, access_key=ak, secret_key=sk, cache=ak is None
             )
-            if params is None:
+            self._client[service] = client
+        left = remaining()
+        # Bound each HTTP call by what is left of the operation's deadline.
+        connect = CONNECT_TIMEOUT if left is None else max(0.05, min(CONNECT_TIMEOUT, left))
+        read = READ_TIMEOUT if left is None else max(0.05, min(READ_TIMEOUT, left))
+        runtime = sdk.RuntimeOptions(
+            connect_timeout=int(connect * 1000), read_timeout=int(read * 1000)
+        )
+        method = getattr(client, method_name)
+        try:
+            if request_cls is None:
                 response = method(runtime)
             else:
-                request = getattr(models, f"{action}Request")().from_map(dict(params))
-                response = method(request, runtime)
-            return dict(response.body.to_map())
-
-        with ali_errors(action):
-            out = once()
-        for observer in list(self.clients.observers):
-            observer(action)
+                response = method(request_cls().from_map(params), runtime)
+            out: dict[str, Any] = response.body.to_map()
+        except sdk.errors as exc:
+            raise map_error(exc, action) from exc
+        observers = self.clients.observers
+        if observers:
+            for observer in list(observers):
+                observer(action)
         return out
+
+
+class _Sdk:
+    """The SDK classes the calls need, imported once, on first use."""
+
+    def __init__(self) -> None:
+        from darabonba.runtime import RuntimeOptions
+
+        self.Config, self.RamClient, self.ram_models, self.StsClient, self.sts_models = import_sdk()
+        self.RuntimeOptions = RuntimeOptions
+        self.errors = sdk_errors()
+
+
+_loaded: _Sdk | None = None
+#: action -> (service, SDK method name, request class or None for no-parameter calls)
+_actions: dict[str, tuple[str, str, Any]] = {}
+
+
+def _sdk() -> _Sdk:
+    global _loaded
+    if _loaded is None:
+        _loaded = _Sdk()  # raises MissingDependency, and is tried again, when absent
+    return _loaded
+
+
+def _action(action: str) -> tuple[str, str, Any]:
+    found = _actions.get(action)
+    if found is None:
+        sdk = _sdk()
+        service = "sts" if action in _STS_ACTIONS else "ram"
+        models = sdk.sts_models if service == "sts" else sdk.ram_models
+        found = (
+            service,
+            f"{_snake(action)}_with_options",
+            getattr(models, f"{action}Request", None),
+        )
+        _actions[action] = found
+    return found

@@ -4,14 +4,15 @@ errors. The SDK's error code decides, never its message text."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
-from ...retry import RetryPolicy
-
-T = TypeVar("T")
+from ...errors import (
+    DynSecretsError,
+    MissingDependency,
+    PermanentProviderError,
+    TransientProviderError,
+)
 
 #: Codes that mean "try again later" (Alibaba's throttling and server-side faults).
 TRANSIENT_CODES = frozenset(
@@ -82,8 +83,14 @@ def classify(exc: BaseException, operation: str) -> PermanentProviderError | Tra
     code = getattr(exc, "code", None)
     status = getattr(exc, "status_code", None) or getattr(exc, "statusCode", None)
     if code is None:
-        # A transport failure: no answer from Alibaba at all.
         chain = list(_chain(exc))
+        from alibabacloud_credentials.exceptions import CredentialException
+
+        if any(isinstance(e, CredentialException) for e in chain):
+            # The SDK wraps it in an UnretryableException: nothing was sent, and
+            # retrying until the deadline cannot make credentials appear.
+            return _no_credentials(operation)
+        # A transport failure: no answer from Alibaba at all.
         if any(isinstance(e, ConnectionRefusedError) for e in chain):
             # Nothing listens there: a wrong endpoint, not a blip; fail at once.
             return PermanentProviderError(
@@ -116,39 +123,38 @@ def classify(exc: BaseException, operation: str) -> PermanentProviderError | Tra
     return PermanentProviderError(message, operation=operation, code=code)
 
 
-@contextmanager
-def ali_errors(operation: str) -> Iterator[None]:
-    """Map every SDK exception raised inside to a dynsecrets error naming ``operation``."""
+def map_error(exc: BaseException, operation: str) -> DynSecretsError:
+    """The dynsecrets error for an SDK exception (one of :func:`sdk_errors`) raised
+    by ``operation``; the caller raises it ``from exc``."""
+    from Tea.exceptions import TeaException
+
+    if isinstance(exc, TeaException):
+        return classify(exc, operation)
+    from alibabacloud_credentials.exceptions import CredentialException
+
+    if isinstance(exc, CredentialException):
+        return _no_credentials(operation)
+    return PermanentProviderError(  # Tea's or darabonba's ValidateException
+        f"AliCloud {operation}: the SDK refused a parameter ({type(exc).__name__})",
+        operation=operation,
+        code="InvalidParameter",
+    )
+
+
+def _no_credentials(operation: str) -> PermanentProviderError:
+    # The default chain (environment, profile files, ECS RAM role, OIDC) found nothing.
+    return PermanentProviderError(
+        f"AliCloud {operation}: no usable credentials; set access_key and secret_key "
+        "in config, or configure the default credential chain",
+        operation=operation,
+        code="NoCredentials",
+    )
+
+
+def sdk_errors() -> tuple[type[BaseException], ...]:
+    """Every SDK exception :func:`map_error` maps."""
     from alibabacloud_credentials.exceptions import CredentialException
     from darabonba.exceptions import ValidateException as DaraValidate
     from Tea.exceptions import TeaException, ValidateException
 
-    try:
-        yield
-    except TeaException as exc:
-        raise classify(exc, operation) from exc
-    except (ValidateException, DaraValidate) as exc:
-        raise PermanentProviderError(
-            f"AliCloud {operation}: the SDK refused a parameter ({type(exc).__name__})",
-            operation=operation,
-            code="InvalidParameter",
-        ) from exc
-    except CredentialException as exc:
-        # The default chain (environment, ECS RAM role, OIDC) found nothing usable.
-        raise PermanentProviderError(
-            f"AliCloud {operation}: no usable credentials; set access_key and secret_key "
-            "in config, or configure the default credential chain",
-            operation=operation,
-            code="NoCredentials",
-        ) from exc
-
-
-def call(retry: RetryPolicy, operation: str, fn: Callable[[], T]) -> T:
-    """``fn`` under the error mapping, retried (transient errors only) within what is
-    left of the operation's deadline."""
-
-    def once() -> T:
-        with ali_errors(operation):
-            return fn()
-
-    return retry.call(once)
+    return (TeaException, ValidateException, DaraValidate, CredentialException)
