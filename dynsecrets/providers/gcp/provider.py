@@ -15,7 +15,7 @@ from ...models import Capabilities
 from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
 from ...providers.routes import Route
 from ...providers.static import SecretInfo, StaticSecret
-from . import accounts, keys, static_keys, tokens
+from . import accounts, keys, roleset_rotate, static_keys, tokens
 from . import verify as verify_mod
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
@@ -163,6 +163,32 @@ class GCPProvider(Provider):
     def undo_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:
         accounts.undo(self.clients.get(config), self.context.retry, plan)
 
+    def plan_role_action(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        name: str,
+        role: Mapping[str, Any],
+        action: str,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        if action != roleset_rotate.ROTATE or role.get("kind", ROLESET) != ROLESET:
+            return None
+        return roleset_rotate.plan(
+            mount, name, role, _bindings(role), self.context.store_id, options
+        )
+
+    def retires_lease(
+        self,
+        plan: Mapping[str, Any],
+        lease_plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> bool:
+        return roleset_rotate.retires_lease(plan, lease_plan, revocation)
+
+    def finish_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:
+        roleset_rotate.finish(self.clients.get(config), self.context.retry, plan)
+
     # -- plan, issue, revoke ----------------------------------------------------------
     def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
         role, options = request.role, request.options
@@ -262,14 +288,9 @@ class GCPProvider(Provider):
                 "rotated": False,
                 "reason": "no key is held: tokens come from iamcredentials.generateAccessToken",
             }
-        # Replacing the account changes the stored role (its service_accounts), which
-        # a role action cannot do; it needs a role write through the role-level
-        # write-ahead. Edits of bindings never need it: they are applied in place.
+        # roleset/<n>/rotate is planned (plan_role_action) and never reaches here.
         raise PermanentProviderError(
-            f"{action} is not supported yet for {role_name!r}: bindings edits apply in "
-            "place and keep the account, so rotate only to replace a compromised "
-            "account: delete the roleset with revoke_leases=True and write it again "
-            "(a new account)",
+            f"{action} is not supported for {role_name!r}",
             operation=action,
             code="NotSupported",
         )
