@@ -12,10 +12,10 @@ import attrs
 
 from ...errors import PermanentProviderError, ValidationError
 from ...models import Capabilities
-from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
+from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
 from ...providers.routes import Route
 from ...providers.static import SecretInfo, StaticSecret
-from . import accounts, keys, roleset_rotate, static_keys, tokens
+from . import accounts, keys, roleset_rotate, static_keys, tidy, tokens
 from . import verify as verify_mod
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
@@ -325,6 +325,19 @@ class GCPProvider(Provider):
         return verify_mod.verify(
             self.clients.get(config), self.context.retry, config, role, _bindings(role)
         )
+
+    def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        # Roleset accounts, owned by their roleset (the engine checks the role).
+        project = root_project(config)
+        if not project:
+            raise ValidationError(
+                "project", "tidy lists the rolesets' accounts in the config's project; set it"
+            )
+        clients = self.clients.get(config)
+        return tidy.roleset_accounts(clients, self.context.retry, project, mount)
+
+    def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
+        tidy.delete_roleset_account(self.clients.get(config), self.context.retry, identity)
 
     def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
         # Application Default Credentials are not a key of ours to replace.
