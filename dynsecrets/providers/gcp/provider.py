@@ -91,7 +91,7 @@ class GCPProvider(Provider):
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
         self.clients = Clients()
-        self.ledger = keys.KeyLedger()
+        self.ledger = keys.KeyLedger(self.context.leases)
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return check_config(config)
