@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 from dynsecrets import LeaseState, ManualClock, Mount
 from dynsecrets.errors import PermanentProviderError, ValidationError
@@ -31,6 +30,8 @@ from ._azure import (
     roles_json,
     sub_scope,
 )
+from ._project import entry_points
+from ._project import extra as extra_of
 
 __all__ = ["azure", "azure_clock", "azure_engine", "azure_entry_point", "azure_mount"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,12 +384,11 @@ def test_import_dynsecrets_loads_no_azure_module() -> None:
 
 
 def test_pyproject_declares_the_provider_and_extra() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["dynsecrets.providers"]["azure"] == (
+    assert entry_points("dynsecrets.providers")["azure"] == (
         "dynsecrets.providers.azure:AzureProvider"
     )
-    extra = " ".join(project["optional-dependencies"]["azure"])
+    extra = " ".join(extra_of("azure"))
     for dist in ("azure-identity", "azure-mgmt-authorization", "azure-core"):
         assert dist in extra
-    assert not any("msgraph" in d for d in project["optional-dependencies"]["azure"])
-    assert any("azure" in d for d in project["optional-dependencies"]["test"])
+    assert not any("msgraph" in d for d in extra_of("azure"))
+    assert any("azure" in d for d in extra_of("test"))

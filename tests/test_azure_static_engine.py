@@ -342,3 +342,40 @@ def test_readme_lists_the_permissions_of_static_roles_and_verify(
     assert used - set(PERMISSIONS) == set(), "a call with no known permission"
     needed = sorted({p for op in used for p in PERMISSIONS[op]})
     assert needed and [p for p in needed if p not in section] == []
+
+
+def test_an_update_past_secret_expiry_is_refused_and_changes_nothing(
+    azure_mount: Mount, azure: AzureFakes, existing: dict[str, Any], observer: Observer
+) -> None:
+    engine, app = azure_mount.engine, existing["app"]
+    engine.write(
+        "azure/static-roles/pay",
+        application_object_id=app["id"],
+        rotation_period="1h",
+        secret_expiry="7d",
+    )
+    before = engine.read("azure/static-roles/pay")
+    keys = _keys(observer, app)
+    azure.faults.calls.clear()
+    with pytest.raises(ValidationError) as info:
+        engine.write("azure/static-roles/pay", rotation_period="30d")
+    assert info.value.field == "secret_expiry"
+    assert engine.read("azure/static-roles/pay") == before
+    assert _keys(observer, app) == keys
+    assert "AddPassword" not in azure.faults.calls
+
+
+def test_the_mounts_own_root_application_is_refused(
+    azure_mount: Mount, azure: AzureFakes, observer: Observer
+) -> None:
+    root = azure.root["app"]
+    keys = _keys(observer, root)
+    azure.faults.calls.clear()
+    with pytest.raises(ValidationError, match="config/rotate-root") as info:
+        azure_mount.engine.write(
+            "azure/static-roles/root", application_object_id=root["id"], rotation_period="1h"
+        )
+    assert info.value.field == "application_object_id"
+    assert "AddPassword" not in azure.faults.calls
+    assert _keys(observer, root) == keys
+    assert azure_mount.engine.list("azure/static-roles") == []

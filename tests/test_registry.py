@@ -91,14 +91,12 @@ def test_explicit_registration_without_entry_points() -> None:
 
 
 def test_builtin_fast_path_matches_the_entry_points() -> None:
-    from pathlib import Path
-
-    import tomllib
 
     from dynsecrets.providers.registry import BUILTIN, ENTRY_POINT_GROUP
 
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
-    declared = pyproject["project"]["entry-points"][ENTRY_POINT_GROUP]
+    from ._project import entry_points
+
+    declared = entry_points(ENTRY_POINT_GROUP)
     assert {name: declared[name] for name in BUILTIN} == BUILTIN
     registry = ProviderRegistry()
     from dynsecrets.providers.aws import AWSProvider

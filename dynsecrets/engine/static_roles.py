@@ -106,6 +106,7 @@ class StaticRoles:
                     )
             common = {k: common[k] if common[k] is not None else found[0].get(k) for k in common}
         stored = {**identity, **self._rotation(provider, common)}
+        provider.check_static_role(config, stored)
         if verify:
             with self.core.deadline("verify"):
                 check_permissions(provider, config, stored, f"static role {name!r}")

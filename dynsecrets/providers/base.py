@@ -63,10 +63,8 @@ class KnownLease:
 class ProviderContext:
     """What the engine lends a provider: a clock, a retry policy on that clock, and
     the id of the store, which the provider tags every identity it creates with so
-    that tidy never touches another store's identities. ``leases(mount)``: the
-    store's view of a mount's leases, for reconciling secrets the cloud names only
-    in a create's reply; call it *after* listing the cloud (docs/plugins.md). None
-    without an engine."""
+    that tidy never touches another store's identities; ``leases(mount)``, the
+    store's view of a mount's leases for reconciling (docs/plugins.md)."""
 
     clock: Clock = attrs.field(factory=SystemClock)
     retry: RetryPolicy = attrs.field(
@@ -312,12 +310,9 @@ class Provider(abc.ABC):
         options: Mapping[str, Any],
     ) -> dict[str, Any] | None:
         """Plan a role action that *replaces* the role's cloud objects (GCP
-        ``roleset/<n>/rotate``), with no network call; None leaves the action to
-        :meth:`role_action`. The plan holds ``"role_op"``. The engine writes it ahead,
-        calls :meth:`apply_role` (undone by :meth:`undo_role` until the switch),
-        stores the role with the returned fields (the switch), revokes the leases
-        :meth:`retires_lease` selects, calls :meth:`finish_role`, and after a crash
-        past the switch finishes instead of undoing (docs/plugins.md)."""
+        ``roleset/<n>/rotate``; holds ``"role_op"``, no network call), or None to
+        leave it to :meth:`role_action`. Two phases (docs/plugins.md): apply_role,
+        the switch, revoke what :meth:`retires_lease` selects, :meth:`finish_role`."""
         return None
 
     def retires_lease(
@@ -356,6 +351,13 @@ class Provider(abc.ABC):
         )
 
     # -- static roles (optional; see :mod:`.static`) -----------------------------------------
+    def check_static_role(  # noqa: B027 (optional hook; most providers have no such rule)
+        self, config: Mapping[str, Any], role: Mapping[str, Any]
+    ) -> None:
+        """Check a static role as it would be stored (identity fields with
+        ``rotation_period`` and ``rotation_grace_period``), on every write and before
+        any cloud call; raise :class:`ValidationError` naming the field."""
+
     def static_secrets(
         self, config: Mapping[str, Any], role: Mapping[str, Any]
     ) -> list[SecretInfo]:

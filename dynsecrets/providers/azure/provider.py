@@ -258,10 +258,13 @@ class AzureProvider(Provider):
         )
 
     # -- static roles: an existing application's password ----------------------------------
+    def check_static_role(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> None:
+        static.check_expiry(role)
+
     def static_secrets(
         self, config: Mapping[str, Any], role: Mapping[str, Any]
     ) -> list[SecretInfo]:
-        return static.secrets_of(self._graph(config), self._retry, role)
+        return static.secrets_of(self._graph(config), self._retry, config, role)
 
     def static_create(self, config: Mapping[str, Any], role: Mapping[str, Any]) -> StaticSecret:
         return static.create(

@@ -111,9 +111,19 @@ def application(graph: Any, retry: RetryPolicy, role: Mapping[str, Any]) -> dict
     return dict(app)
 
 
-def secrets_of(graph: Any, retry: RetryPolicy, role: Mapping[str, Any]) -> list[SecretInfo]:
+def secrets_of(
+    graph: Any, retry: RetryPolicy, config: Mapping[str, Any], role: Mapping[str, Any]
+) -> list[SecretInfo]:
     check_expiry(role)
     app = application(graph, retry, role)
+    root = str(config.get("client_id") or "").lower()
+    if root and str(app.get("appId") or "").lower() == root:
+        # Its rotation would retire the password this mount signs in with.
+        raise ValidationError(
+            "application_object_id",
+            f"application {role['application_object_id']} is this mount's own root "
+            "(client_id); rotate its secret with config/rotate-root, not a static role",
+        )
     return [
         SecretInfo(id=str(c["keyId"]).lower(), created_at=parse_time(c.get("startDateTime")))
         for c in app.get("passwordCredentials") or []

@@ -1,12 +1,18 @@
 """The Google clients built from a mount's config: one credentials object, a
 ``requests`` session that trusts ``ca_bundle`` (and ignores REQUESTS_CA_BUNDLE and
 proxies from the environment: ``trust_env = False``), an ``AuthorizedSession``
-for the REST APIs and a gRPC ``IAMClient`` on a TLS channel."""
+for the REST APIs and a gRPC ``IAMClient`` on a TLS channel.
+
+The channel carries no call credentials: an interceptor adds the headers
+google-auth's ``AuthMetadataPlugin`` would (``credentials.before_request``) in the
+calling thread. gRPC runs a metadata plugin on a new thread per call, which was
+about half of a key's CreateServiceAccountKey + DeleteServiceAccountKey time on a
+local endpoint (bench/gcp.py), and a refresh failing in the plugin surfaced as
+UNAVAILABLE; in the interceptor it raises google-auth's own error in the caller,
+inside ``google_errors``. The token still travels only over the TLS channel."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +52,52 @@ def credentials_from_info(info: Mapping[str, Any], ca_bundle: str | None) -> tup
     return creds, Request(http_session(ca_bundle))
 
 
+def _bearer_channel(channel: Any, clients: GoogleClients, target: str) -> Any:
+    """``channel`` with the credentials' headers added to every unary call (IAM
+    admin has no streaming methods; a streaming call would go unauthenticated and
+    be refused, never sent over a channel without TLS)."""
+    import collections
+
+    import grpc
+
+    class _Details(
+        collections.namedtuple(
+            "_Details",
+            ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+        ),
+        grpc.ClientCallDetails,  # type: ignore[misc]
+    ):
+        pass
+
+    class _Bearer(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            method = details.method
+            if isinstance(method, bytes):
+                method = method.decode()
+            service, _, name = method.lstrip("/").rpartition("/")
+            headers: dict[str, str] = {}
+            clients.refresh()
+            # What AuthMetadataPlugin sends (token, quota project, metrics header).
+            clients.credentials.before_request(
+                clients.auth_request, name, f"https://{target}/{service}", headers
+            )
+            metadata = list(details.metadata or ())
+            metadata.extend(headers.items())
+            return continuation(
+                _Details(
+                    details.method,
+                    details.timeout,
+                    metadata,
+                    details.credentials,
+                    details.wait_for_ready,
+                    details.compression,
+                ),
+                request,
+            )
+
+    return grpc.intercept_channel(channel, _Bearer())
+
+
 class GoogleClients:
     """The clients for one config."""
 
@@ -53,7 +105,6 @@ class GoogleClients:
         require_google()
         import google.auth
         import grpc
-        from google.auth.transport.grpc import secure_authorized_channel
         from google.auth.transport.requests import AuthorizedSession
         from google.cloud.iam_admin_v1 import IAMClient
         from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
@@ -75,28 +126,31 @@ class GoogleClients:
             with open(ca, "rb") as f:
                 ca_bytes = f.read()
         target = endpoint(config, "iam").removeprefix("https://")
-        channel = secure_authorized_channel(
-            self.credentials,
-            self.auth_request,
-            target,
-            ssl_credentials=grpc.ssl_channel_credentials(ca_bytes),
-        )
-        self.channel = channel
+        # TLS always: the interceptor puts a bearer token in every call's metadata.
+        self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca_bytes))
+        channel = _bearer_channel(self.channel, self, target)
         self.iam = IAMClient(transport=IAMGrpcTransport(channel=channel))
         rest = AuthorizedSession(self.credentials, auth_request=self.auth_request)
         rest.trust_env = False
         rest.verify = ca or True
         self.rest = rest
 
-    def ensure_token(self, operation: str) -> None:
-        """Refresh the access token ourselves before a gRPC call: a refresh failing
-        inside gRPC's auth plugin reaches us as UNAVAILABLE, which would turn a
-        deleted root key into a retried 'outage'."""
+    def refresh(self) -> None:
+        """Refresh the access token if it is missing or about to expire (one
+        refresh at a time; google-auth's own exceptions)."""
         if self.credentials.valid:
             return
-        with self.lock, google_errors(operation):
+        with self.lock:
             if not self.credentials.valid:
                 self.credentials.refresh(self.auth_request)
+
+    def ensure_token(self, operation: str) -> None:
+        """Refresh the access token before a call, its errors mapped for ``operation``
+        (a deleted root key is UNAUTHENTICATED, not a retried outage)."""
+        if self.credentials.valid:
+            return
+        with google_errors(operation):
+            self.refresh()
 
     def url(self, service: str, path: str) -> str:
         return f"{endpoint(self.config, service)}/{path.lstrip('/')}"
@@ -110,13 +164,21 @@ class Clients:
     """GoogleClients per config, made once and shared."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, GoogleClients] = {}
+        self._cache: dict[tuple[Any, ...], GoogleClients] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(config: Mapping[str, Any]) -> str:
-        shown = {k: config.get(k) for k in ("credentials", "endpoints", "ca_bundle", "project")}
-        return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+    def _key(config: Mapping[str, Any]) -> tuple[Any, ...]:
+        # Looked up on every issue and revoke: a tuple of the config's own strings
+        # hashes in O(1) (str caches its hash), where JSON + SHA-256 of the key file
+        # did not. The GoogleClients it maps to hold the same config anyway.
+        endpoints = config.get("endpoints") or {}
+        return (
+            config.get("credentials"),
+            config.get("ca_bundle"),
+            config.get("project"),
+            tuple(sorted((str(k), str(v)) for k, v in endpoints.items())),
+        )
 
     def get(self, config: Mapping[str, Any]) -> GoogleClients:
         key = self._key(config)

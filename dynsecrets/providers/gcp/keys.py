@@ -57,9 +57,10 @@ class KeyLedger:
         return time.time() + self.offset
 
     def learn(self, key: Any, local: float) -> None:
-        if key.valid_after_time:
+        stamp = key.valid_after_time  # proto-plus converts on every access: once
+        if stamp:
             # Whole seconds on Google's side: keep the offset within a second.
-            seen = key.valid_after_time.timestamp() - local
+            seen = stamp.timestamp() - local
             if abs(seen - self.offset) > 1.0:
                 self.offset = seen
 
