@@ -151,6 +151,10 @@ def test_readme_permissions_cover_every_call(google: FakeGoogle, tmp_path: Path)
         engine.write("gcp/static-roles/app/rotate")
         engine.delete("gcp/static-roles/app")
         mount.configure(**mount.root_config(), verify=True)
+        engine.read("gcp/roleset/k/key")  # revoked by the rotation
+        engine.write("gcp/roleset/k/rotate")
+        engine.write("gcp/roleset/t/rotate")
+        mount.tidy(dry_run=False)
         for name in ("k", "t", "s"):
             mount.delete_role(name)
     used = google.state.permissions_used

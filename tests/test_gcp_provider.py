@@ -289,11 +289,9 @@ def test_import_loads_no_google_module() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_unsupported_rotate_says_what_to_do(gcp_engine: Engine, gcp_mount: Mount) -> None:
+def test_rotate_key_holds_no_key(gcp_engine: Engine, gcp_mount: Mount) -> None:
+    # roleset/<n>/rotate replaces the account: tests/test_gcp_roleset_rotate.py.
     gcp_engine.write("gcp/roleset/my-set", **KEY_ROLESET)
-    with pytest.raises(PermanentProviderError, match="revoke_leases=True") as caught:
-        gcp_engine.write("gcp/roleset/my-set/rotate")
-    assert caught.value.code == "NotSupported"
     assert gcp_engine.write("gcp/roleset/my-set/rotate-key")["rotated"] is False
 
 

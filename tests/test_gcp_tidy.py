@@ -1,5 +1,5 @@
-"""The provider side of tidy for roleset accounts (not wired into list_managed
-until the engine treats a role as an owner; see providers/gcp/tidy.py)."""
+"""The provider side of tidy for roleset accounts (providers/gcp/tidy.py); the
+engine side, where a roleset owns its accounts, is in test_gcp_tidy_engine.py."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def tidy(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     for orphan in report.orphans:
-        owner = f"(lease {orphan.lease_id or '<none>'})"
+        owner = f"(role {orphan.role})" if orphan.role else f"(lease {orphan.lease_id or '<none>'})"
         if report.dry_run:
             print(f"  would delete {orphan.id} {owner}", file=out)
         elif orphan.id in report.errors:

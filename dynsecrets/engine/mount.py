@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._names import check_role_name
 from ..errors import DynSecretsError, InvalidTTL, MountNotConfigured, RoleNotFound
-from ..lifecycle import role_resources, root_rotation, tasks
+from ..lifecycle import role_actions, role_resources, root_rotation, tasks
 from ..lifecycle.events import error_text
 from ..models import Lease, LeaseInfo, MountInfo, Role
 from ..schema import Field, Schema
@@ -190,6 +190,7 @@ class Mount:
         fields = self._core.store.get_role(self.path, name)
         if fields is None:
             raise RoleNotFound(f"no role {name!r} at {self.path}/")
+        fields.pop(role_actions.MARK, None)  # the engine's, not the role's
         return Role(self.path, name, fields)
 
     def roles(self) -> list[str]:
@@ -229,13 +230,12 @@ class Mount:
             return self.engine._issue(self.path, role, ttl, options)
 
     def role_action(self, name: str, action: str, **options: Any) -> dict[str, Any] | None:
-        """Run a role-level action the provider declares (GCP: ``rotate-key``)."""
-        role = self.read_role(name)
+        """Run a role-level action the provider declares (GCP: ``rotate-key``, and
+        ``rotate``, which replaces a roleset's account and is written ahead)."""
+        self.read_role(name)
         rec, provider = self._rec_provider()
         core = self._core
-        config = core.config(rec, provider)
-        with core.deadline(action):
-            result = provider.role_action(config, self.path, name, role.fields, action, options)
+        result = role_actions.run(core, rec, provider, name, action, options)
         core.events.record(f"role.{action}", f"{self.path}/{name}")
         return result
 

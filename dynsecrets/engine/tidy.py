@@ -1,9 +1,16 @@
-"""Tidy: cloud identities a mount created that no lease in the store owns.
+"""Tidy: cloud identities a mount created that nothing in the store owns.
 
 Ownership rule: an identity is this store's only if it carries this store's id
 (providers tag everything they create with it). An identity of another store that
 shares the mount path and the cloud account, or one made before store ids, is
 reported as foreign and never deleted.
+
+Owners: a lease (``ManagedIdentity.lease_id``: owned while that lease is stored),
+or a role (``ManagedIdentity.role``, e.g. a GCP roleset's account: owned while the
+role's stored fields, or the plan of a pending role operation of the mount, name
+the identity's id). An identity with neither is an orphan. The store is read only
+after the cloud was listed: whatever was created meanwhile was written ahead (a
+pending lease or role operation) before it existed, so it is never taken for one.
 """
 
 from __future__ import annotations
@@ -11,12 +18,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import DynSecretsError
 from ..lifecycle.events import error_text
+from ..lifecycle.role_resources import ROLE_OPS
 from ..providers.base import ManagedIdentity
 
 if TYPE_CHECKING:
@@ -32,7 +40,8 @@ log = logging.getLogger("dynsecrets")
 @attrs.frozen
 class TidyReport:
     """What ``Mount.tidy`` found: identities this store's mount created that no
-    lease owns (``orphans``), and ones that belong to another store (``foreign``)."""
+    lease or role owns (``orphans``), and ones that belong to another store
+    (``foreign``)."""
 
     orphans: tuple[ManagedIdentity, ...] = ()
     deleted: tuple[str, ...] = ()
@@ -48,9 +57,8 @@ def tidy(core: Core, rec: MountRecord, provider: Provider, *, dry_run: bool) -> 
         found = provider.list_managed(config, rec.path)
     ours = [i for i in found if i.store_id == core.store_id]
     foreign = tuple(i for i in found if i.store_id != core.store_id)
-    orphans = tuple(
-        i for i in ours if i.lease_id is None or core.store.get_lease(i.lease_id) is None
-    )
+    owners = _Owners(core, rec.path)
+    orphans = tuple(i for i in ours if not owners.own(i))
     deleted: list[str] = []
     errors: dict[str, str] = {}
     if not dry_run:
@@ -74,3 +82,40 @@ def tidy(core: Core, rec: MountRecord, provider: Provider, *, dry_run: bool) -> 
         scanned=len(found),
         foreign=foreign,
     )
+
+
+class _Owners:
+    """Answers "does anything in the store own this identity?", reading each role
+    and the mount's role operations at most once."""
+
+    def __init__(self, core: Core, path: str) -> None:
+        self.core = core
+        self.path = path
+        self._roles: dict[str, Mapping[str, Any] | None] = {}
+        self._ops: list[Mapping[str, Any]] | None = None
+
+    def own(self, identity: ManagedIdentity) -> bool:
+        if identity.lease_id is not None and self.core.store.get_lease(identity.lease_id):
+            return True
+        if identity.role is None:
+            return False
+        if identity.role not in self._roles:
+            self._roles[identity.role] = self.core.store.get_role(self.path, identity.role)
+        fields = self._roles[identity.role]
+        if fields is not None and _names(fields, identity.id):
+            return True
+        if self._ops is None:
+            rows = self.core.store.list_leases(f"{self.path}/{ROLE_OPS}/")
+            self._ops = [r.plan for r in rows]
+        return any(_names(plan, identity.id) for plan in self._ops)
+
+
+def _names(value: Any, wanted: str) -> bool:
+    """Whether ``wanted`` is one of the strings anywhere in ``value`` (JSON-like)."""
+    if isinstance(value, str):
+        return value == wanted
+    if isinstance(value, Mapping):
+        return any(_names(v, wanted) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_names(v, wanted) for v in value)
+    return False

@@ -3,6 +3,7 @@ of each mount, their sealed config, the clock, retries, deadlines, claims and ev
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MountNotConfigured, MountNotFound, ValidationError
 from ..providers.base import Provider, ProviderContext
 from ..retry import RetryPolicy, operation_deadline
+from .accounting import known_leases
 from .claims import Heartbeat, new_owner
 from .events import Events
 from .limiter import Limiter
@@ -86,7 +88,12 @@ class Core:
             if provider is None or provider.name != rec.provider:
                 cls = self.registry.get(rec.provider)
                 provider = cls(
-                    ProviderContext(clock=self.clock, retry=self.retry, store_id=self.store_id)
+                    ProviderContext(
+                        clock=self.clock,
+                        retry=self.retry,
+                        store_id=self.store_id,
+                        leases=functools.partial(known_leases, self),
+                    )
                 )
                 self._providers[rec.path] = provider
             return provider

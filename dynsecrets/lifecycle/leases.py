@@ -12,13 +12,16 @@ if TYPE_CHECKING:
     from ..store.base import LeaseRecord
     from .core import Core
 
-__all__ = ["ACTOR_KEY", "TASK_KEY", "info", "is_task", "lease_record", "under"]
+__all__ = ["ACTION_KEY", "ACTOR_KEY", "TASK_KEY", "info", "is_task", "lease_record", "under"]
 
 #: The plan key under which the engine keeps who asked for a lease.
 ACTOR_KEY = "_actor"
 #: The plan key of a scheduled task's row (a rotation), which shares the lease table
 #: for its claims, retries and backoff but is not a lease.
 TASK_KEY = "_task"
+#: The plan key of a role operation that is a role action written ahead in two
+#: phases (``lifecycle.role_actions``): its value is the action's name.
+ACTION_KEY = "_action"
 
 
 def is_task(rec: LeaseRecord) -> bool:

@@ -23,6 +23,7 @@ from ..errors import DynSecretsError, ProviderError, ValidationError
 from ..models import LeaseState
 from ..providers.base import Provider
 from .events import error_text
+from .leases import ACTION_KEY
 
 if TYPE_CHECKING:
     from ..store.base import LeaseRecord
@@ -127,8 +128,13 @@ def revoke_record(
     retry; on a local fault it stays with its attempt count unchanged."""
     try:
         provider, config = (mounts or MountCache(core)).get(rec.mount)
+        if ACTION_KEY in rec.plan:
+            # A role action's row: undone before its switch, finished after it.
+            from .role_actions import recover  # role_actions imports this module
+
+            recover(core, provider, config, rec)
         # A pending lease may have created objects whatever its capabilities say.
-        if rec.revocable or rec.state != LeaseState.ACTIVE:
+        elif rec.revocable or rec.state != LeaseState.ACTIVE:
             # A slot of the mount's limiter first (waiting for one is not the
             # operation's time), then the deadline for its calls.
             with core.limited(rec.mount), core.deadline("revoke"):

@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING, Any
 from .._names import new_lease_id
 from ..errors import Conflict, MountNotConfigured, ProviderError
 from ..models import LeaseState
+from ..providers.base import Provider
 from ..store.base import LeaseRecord
 from .issuance import rollback
-from .leases import ACTOR_KEY
+from .leases import ACTION_KEY, ACTOR_KEY
 from .revocation import revoke_many
 
 if TYPE_CHECKING:
-    from ..providers.base import Provider
     from ..store.base import MountRecord
     from .core import Core
 
-__all__ = ["ROLE_OPS", "delete_role", "live_leases", "write_role"]
+__all__ = ["ROLE_OPS", "check_idle", "delete_role", "live_leases", "write_role"]
 
 log = logging.getLogger("dynsecrets")
 
@@ -81,6 +81,18 @@ def _still_ours(core: Core, op_id: str) -> bool:
     return row is not None and row.claim_owner == core.issuer
 
 
+def check_idle(core: Core, path: str, name: str, *, any_op: bool = False) -> None:
+    """Refuse while a role action (``role_actions``) on the role is unfinished, or,
+    with ``any_op``, any role operation: its switch would overwrite this write."""
+    for row in core.store.list_leases(f"{path}/{ROLE_OPS}/{name}/"):
+        if any_op or ACTION_KEY in row.plan:
+            what = row.plan.get(ACTION_KEY) or f"a role {row.plan.get('role_op', 'operation')}"
+            raise Conflict(
+                f"{what} of {name!r} is unfinished ({row.lease_id}, {row.state}); try again "
+                "once it is done (the worker finishes an interrupted one)"
+            )
+
+
 def write_role(
     core: Core,
     rec: MountRecord,
@@ -92,6 +104,8 @@ def write_role(
     """Store the role, creating or changing its cloud objects first if it has any."""
     config = _config(core, rec, provider, name) if rec.config is not None else {}
     plan = provider.plan_role(config, rec.path, name, fields, previous)
+    if previous is not None and (plan is not None or _has_actions(provider)):
+        check_idle(core, rec.path, name)
     if plan is None:
         core.store.put_role(rec.path, name, dict(fields))
         return dict(fields)
@@ -120,6 +134,10 @@ def write_role(
     return stored
 
 
+def _has_actions(provider: Provider) -> bool:
+    return type(provider).plan_role_action is not Provider.plan_role_action
+
+
 def live_leases(core: Core, path: str, name: str) -> list[LeaseRecord]:
     """The role's leases, without its role operations."""
     return [
@@ -142,6 +160,8 @@ def delete_role(
     leases, unless ``revoke_leases``)."""
     config = dict(core.config(rec, provider)) if rec.config is not None else {}
     plan = provider.plan_role(config, rec.path, name, None, previous)
+    if plan is not None or _has_actions(provider):
+        check_idle(core, rec.path, name)
     if plan is None:
         core.store.delete_role(rec.path, name)
         return

@@ -6,13 +6,22 @@ package itself imports no SDK.
 
 from __future__ import annotations
 
-from .base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext, RevokeErrors
+from .base import (
+    Issued,
+    IssueRequest,
+    KnownLease,
+    ManagedIdentity,
+    Provider,
+    ProviderContext,
+    RevokeErrors,
+)
 from .registry import ENTRY_POINT_GROUP, ProviderRegistry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "IssueRequest",
     "Issued",
+    "KnownLease",
     "ManagedIdentity",
     "Provider",
     "ProviderContext",

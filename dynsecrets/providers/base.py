@@ -20,7 +20,7 @@ SDK exceptions must not escape: map them to
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -36,6 +36,7 @@ from .static import SecretInfo, StaticSecret
 __all__ = [
     "IssueRequest",
     "Issued",
+    "KnownLease",
     "ManagedIdentity",
     "Provider",
     "ProviderContext",
@@ -46,16 +47,31 @@ __all__ = [
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
+class KnownLease:
+    """A lease as the store knows it (``ProviderContext.leases``). ``in_flight``: pending
+    and claimed by another engine's issuer, so its secret may exist in the cloud
+    before the store can name it (``revocation`` is None until it is active)."""
+
+    lease_id: str
+    role: str
+    plan: Mapping[str, Any]
+    revocation: Mapping[str, Any] | None
+    in_flight: bool = False
+
+
+@attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
 class ProviderContext:
     """What the engine lends a provider: a clock, a retry policy on that clock, and
     the id of the store, which the provider tags every identity it creates with so
-    that tidy never touches another store's identities."""
+    that tidy never touches another store's identities; ``leases(mount)``, the
+    store's view of a mount's leases for reconciling (docs/plugins.md)."""
 
     clock: Clock = attrs.field(factory=SystemClock)
     retry: RetryPolicy = attrs.field(
         default=attrs.Factory(lambda self: RetryPolicy(clock=self.clock), takes_self=True)
     )
     store_id: str = ""
+    leases: Callable[[str], Sequence[KnownLease]] | None = None
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__
@@ -113,6 +129,9 @@ class ManagedIdentity:
     details: Mapping[str, Any] = attrs.field(factory=dict)
     #: The store id the identity is tagged with; tidy deletes only its own store's.
     store_id: str | None = None
+    #: The role that owns it instead of a lease (a GCP roleset's account): owned while
+    #: the role's fields, or a pending role operation's plan, name its ``id``.
+    role: str | None = None
 
 
 class Provider(abc.ABC):
@@ -280,6 +299,35 @@ class Provider(abc.ABC):
     def undo_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:  # noqa: B027
         """Undo an interrupted role write (delete what it created, restore what it
         changed) or finish an interrupted role delete. Idempotent; "not found" is success."""
+
+    def plan_role_action(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        name: str,
+        role: Mapping[str, Any],
+        action: str,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        """Plan a role action that *replaces* the role's cloud objects (GCP
+        ``roleset/<n>/rotate``; holds ``"role_op"``, no network call), or None to
+        leave it to :meth:`role_action`. Two phases (docs/plugins.md): apply_role,
+        the switch, revoke what :meth:`retires_lease` selects, :meth:`finish_role`."""
+        return None
+
+    def retires_lease(
+        self,
+        plan: Mapping[str, Any],
+        lease_plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> bool:
+        """Whether a lease lives on objects a role action's plan retires (revoked
+        before :meth:`finish_role`). Default: every lease of the role."""
+        return True
+
+    def finish_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:  # noqa: B027
+        """Remove what a role action's plan retires (after the switch and the
+        revocations). Idempotent; "not found" is success."""
 
     def lease_path(
         self, role_name: str, role: Mapping[str, Any], options: Mapping[str, Any]

@@ -1,8 +1,10 @@
 """Contract checks for providers with role-level cloud objects (``plan_role``):
 a crash between the cloud and the store is undone, an abandoned role write is
 recovered once its claim lapses, a role delete removes its objects, and a delete is
-refused while leases live. :class:`~dynsecrets.testing.ProviderContract` includes
-them; each skips, saying why, for a provider without role-level objects."""
+refused while leases live, and tidy (``list_managed``) keeps a live role's
+identities but finds those of a role operation whose record was lost.
+:class:`~dynsecrets.testing.ProviderContract` includes them; each skips, saying
+why, for a provider without role-level objects."""
 
 from __future__ import annotations
 
@@ -114,3 +116,37 @@ class RoleLevelChecks:
         assert "busy" not in mount.roles()
         with pytest.raises(LeaseNotFound):
             mount.engine.lookup(lease.lease_id)
+
+    def test_tidy_keeps_role_owned_identities(
+        self, mount: Mount, role_fields: dict[str, Any]
+    ) -> None:
+        from ..lifecycle import role_resources
+
+        self._role_plan(mount, role_fields)
+        if not overrides(mount.provider, "list_managed"):
+            pytest.skip("the provider does not implement list_managed (no tidy)")
+        mount.write_role("owned", **role_fields)
+        config = mount.root_config()
+        mine = [i for i in mount.provider.list_managed(config, mount.path) if i.role == "owned"]
+        if not mine:
+            pytest.skip("list_managed reports no identity owned by a role")
+        # A role write whose record was lost (a store restored from an old backup):
+        # its objects exist, and nothing in the store names them.
+        core = mount.engine.core
+        validated = mount.provider.validate_role("lost", dict(role_fields))
+        plan = mount.provider.plan_role(config, mount.path, "lost", validated, None)
+        assert plan is not None
+        op_id = role_resources._pending(core, mount.path, "lost", plan)
+        mount.provider.apply_role(config, plan)
+        during = mount.tidy(dry_run=False)  # the pending row still names them
+        assert not {i.id for i in during.orphans} & {i.id for i in mine}
+        assert all(i.role != "lost" for i in during.orphans)
+        assert core.store.delete_lease(op_id)
+        report = mount.tidy()
+        lost = {i.id for i in report.orphans if i.role == "lost"}
+        assert lost and not {i.id for i in report.orphans} & {i.id for i in mine}
+        applied = mount.tidy(dry_run=False)
+        assert lost <= set(applied.deleted) and not applied.errors
+        left = {i.id for i in mount.provider.list_managed(config, mount.path)}
+        assert not lost & left and {i.id for i in mine} <= left
+        mount.delete_role("owned", revoke_leases=True)

@@ -9,6 +9,8 @@ the plan as a pending role operation) and applied, undone or finished from it.
   restore what it removed, delete the accounts it created.
 - delete: remove the role's members from every policy, delete its accounts.
   A crash is finished (rolled forward), since the store already forgot the role.
+- rotate (``roleset_rotate``): a write that creates a whole new pool and keeps
+  nothing; the old accounts are retired (:func:`retire`) after the switch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .errors import google_errors
 from .names import account_id, description, display_name, parse_description, with_actor
 from .policies import bind, modify, unbind
 
-__all__ = ["apply", "plan_delete", "plan_write", "undo"]
+__all__ = ["apply", "new_account", "plan_delete", "plan_write", "retire", "undo"]
 
 ROLESET = "roleset"
 #: Where the engine puts who asked in a plan (``lifecycle.leases.ACTOR_KEY``).
@@ -51,18 +53,9 @@ def plan_write(
         same = prev_kind == ROLESET and previous is not None and previous.get("project") == project
         keep = old if same else []
         want = int(role.get("max_accounts") or 1)
-        create = []
-        for _ in range(max(0, want - len(keep))):
-            aid = account_id(name)
-            create.append(
-                {
-                    "account_id": aid,
-                    "email": f"{aid}@{project}.iam.gserviceaccount.com",
-                    "project": project,
-                    "display_name": display_name(mount, name),
-                    "description": description(mount, name, store_id),
-                }
-            )
+        create = [
+            new_account(mount, name, project, store_id) for _ in range(max(0, want - len(keep)))
+        ]
         delete = [] if same else old
         release: list[str] = []
         prev_b = dict(previous_bindings) if same else {}
@@ -90,6 +83,18 @@ def plan_write(
         "delete_bindings": dict(previous_bindings) if (delete or release) else {},
         "bindings": dict(bindings),
         "previous_bindings": prev_b,
+    }
+
+
+def new_account(mount: str, name: str, project: str, store_id: str) -> dict[str, str]:
+    """One account to create for roleset ``name``, named before any call."""
+    aid = account_id(name)
+    return {
+        "account_id": aid,
+        "email": f"{aid}@{project}.iam.gserviceaccount.com",
+        "project": project,
+        "display_name": display_name(mount, name),
+        "description": description(mount, name, store_id),
     }
 
 
@@ -261,6 +266,16 @@ def apply(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -
         return {}
     accounts = list(plan["keep"]) + created
     return {"service_accounts": accounts, "service_account_email": accounts[0]}
+
+
+def retire(
+    clients: GoogleClients,
+    retry: RetryPolicy,
+    emails: list[str],
+    bindings: Mapping[str, list[str]],
+) -> None:
+    """Remove the accounts' members from ``bindings``' policies, then the accounts."""
+    _finish_delete(clients, retry, {"unbind": emails, "delete": emails, "bindings": bindings})
 
 
 def _finish_delete(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -> None:

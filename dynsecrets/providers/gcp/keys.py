@@ -1,63 +1,57 @@
 """Service-account keys: ``keys.create`` per lease, ``keys.delete`` on revoke.
 
-How the provider accounts for keys without the store (a key's id exists only
-after ``keys.create``, and a key carries no label to hold a lease id):
+How the provider accounts for keys (a key's id exists only after ``keys.create``,
+and a key carries no label to hold a lease id):
 
 - ``plan`` records the accounts the lease may use and ``not_before``: Google's
   time before any create (our clock corrected by the offset learned from earlier
   replies' ``valid_after_time``);
 - this process serialises creates on one account (a lock per account) and keeps
-  the ids of the keys it created and has not revoked (``KeyLedger``);
+  the ids of the keys it created, by lease, until revoked (``KeyLedger``);
 - a create whose reply was lost (a transient error, a dropped connection) is
-  reconciled before it is retried: the account's user-managed keys created since
-  that attempt began that the ledger does not hold are deleted, then the create
-  runs again;
-- an issue that never finished (``revocation`` is None: rollback, or recovery
-  after the process died) deletes the keys created on the plan's accounts since
-  ``not_before`` that this process's ledger does not hold.
-
-Google stamps keys to the second, so "since" allows ``SKEW`` (one second) for
-that and for clock drift. Limit (README, "GCP crash safety"): a key that another
-issuer created on the same account in that window (after the crashed lease was
-planned, or within the second before it) is deleted too. That fails closed (its
-holder's key is refused; its lease revokes cleanly): no working key is ever left
-that the store cannot account for. ``max_accounts`` spreads issuers over several
-accounts and makes this rarer. Closing it fully needs the store's view of which
-keys are accounted for at recovery (an engine hook; see CHANGELOG).
+  reconciled before it is retried, and an issue that never finished
+  (``revocation`` is None: rollback, or recovery after the process died) is
+  undone, both by :func:`.reconcile.sweep`: the account's keys made since then
+  that neither the ledger (for another lease) nor the store (through
+  ``ProviderContext.leases``, read after the listing) accounts for are deleted,
+  once no other process's issue on that account is in flight.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ...errors import DynSecretsError, PermanentProviderError, RevokeErrors
-from ...providers.base import Issued
+from ...providers.base import Issued, KnownLease
 from ...retry import RetryPolicy
 from .clients import GoogleClients, call_timeout
 from .errors import google_errors
+from .reconcile import SKEW, list_user_keys, sweep
+from .reconcile import delete_key as _delete
 
-__all__ = ["KeyLedger", "issue_key", "list_user_keys", "revoke_key", "sweep_unaccounted"]
+__all__ = ["SKEW", "KeyLedger", "issue_key", "list_user_keys", "revoke_key"]
 
-SKEW = 1.0  # Google stamps keys to the second; allow that and a little drift
 KEY_TYPES = {"TYPE_GOOGLE_CREDENTIALS_FILE": 2, "TYPE_PKCS12_FILE": 1}
 KEY_ALGORITHMS = {"KEY_ALG_RSA_2048": 2, "KEY_ALG_RSA_1024": 1}
 
 
 class KeyLedger:
-    """Keys this process created and still accounts for, and a lock per account."""
+    """Keys this process created and still accounts for (key name -> lease id), a
+    lock per account, and the engine's view of the store's leases (``leases``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, leases: Callable[[str], Sequence[KnownLease]] | None = None) -> None:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
-        self._live: set[str] = set()
+        self._live: dict[str, str] = {}
         #: Google's clock minus ours, learned from each new key's valid_after_time.
         self.offset = 0.0
+        #: ``ProviderContext.leases``: what the store accounts for (reconcile only).
+        self.leases = leases
 
     def google_now(self) -> float:
         return time.time() + self.offset
@@ -74,13 +68,18 @@ class KeyLedger:
         with self._lock:
             return self._locks.setdefault(account, threading.Lock())
 
-    def add(self, key_name: str) -> None:
+    def add(self, key_name: str, lease_id: str = "") -> None:
         with self._lock:
-            self._live.add(key_name)
+            self._live[key_name] = lease_id
 
     def discard(self, key_name: str) -> None:
         with self._lock:
-            self._live.discard(key_name)
+            self._live.pop(key_name, None)
+
+    def owner(self, key_name: str) -> str | None:
+        """The lease this process created the key for; None if it did not."""
+        with self._lock:
+            return self._live.get(key_name)
 
     def __contains__(self, key_name: object) -> bool:
         with self._lock:
@@ -89,47 +88,6 @@ class KeyLedger:
 
 def _name(email: str) -> str:
     return f"projects/-/serviceAccounts/{email}"
-
-
-def list_user_keys(clients: GoogleClients, email: str) -> list[Any]:
-    """The account's user-managed keys (one ListServiceAccountKeys call)."""
-    clients.ensure_token("ListServiceAccountKeys")
-    with google_errors("ListServiceAccountKeys"):
-        reply = clients.iam.list_service_account_keys(
-            request={"name": _name(email), "key_types": [1]},  # USER_MANAGED
-            retry=None,
-            timeout=call_timeout(),
-        )
-    return list(reply.keys)
-
-
-def _delete(clients: GoogleClients, key_name: str) -> None:
-    clients.ensure_token("DeleteServiceAccountKey")
-    try:
-        with google_errors("DeleteServiceAccountKey"):
-            clients.iam.delete_service_account_key(
-                name=key_name, retry=None, timeout=call_timeout()
-            )
-    except DynSecretsError as exc:
-        if getattr(exc, "code", None) != "NOT_FOUND":  # gone already: success
-            raise
-
-
-def sweep_unaccounted(clients: GoogleClients, ledger: KeyLedger, email: str, since: float) -> int:
-    """Delete keys of ``email`` created since ``since`` that the ledger does not hold."""
-    deleted = 0
-    try:
-        keys = list_user_keys(clients, email)
-    except DynSecretsError as exc:
-        if getattr(exc, "code", None) == "NOT_FOUND":  # the account is gone, and its keys
-            return 0
-        raise
-    for key in keys:
-        created = key.valid_after_time.timestamp() if key.valid_after_time else 0.0
-        if created >= math.floor(since) - SKEW and key.name not in ledger:
-            _delete(clients, key.name)
-            deleted += 1
-    return deleted
 
 
 def issue_key(
@@ -176,7 +134,7 @@ def _create_one(
             # The last attempt may have created a key whose reply we lost:
             # reconcile before creating again, never after (the lock keeps this
             # process's other creates out of the window).
-            sweep_unaccounted(clients, ledger, email, started[-1])
+            sweep(clients, retry, ledger, email, started[-1], plan)
         started.append(now())
         clients.ensure_token("CreateServiceAccountKey")
         with google_errors("CreateServiceAccountKey"):
@@ -189,7 +147,7 @@ def _create_one(
                 retry=None,
                 timeout=call_timeout(),
             )
-        ledger.add(key.name)
+        ledger.add(key.name, plan["lease_id"])
         ledger.learn(key, time.time())
         return key
 
@@ -218,9 +176,13 @@ def _issued(key: Any, email: str, plan: Mapping[str, Any]) -> Issued:
 
 
 def _sweep_since_plan(
-    clients: GoogleClients, ledger: KeyLedger, email: str, plan: Mapping[str, Any]
+    clients: GoogleClients,
+    retry: RetryPolicy,
+    ledger: KeyLedger,
+    email: str,
+    plan: Mapping[str, Any],
 ) -> int:
-    return sweep_unaccounted(clients, ledger, email, float(plan["not_before"]))
+    return sweep(clients, retry, ledger, email, float(plan["not_before"]), plan)
 
 
 def revoke_key(
@@ -238,7 +200,9 @@ def revoke_key(
     for email in plan["accounts"]:
         try:
             with ledger.lock(email):
-                retry.call(functools.partial(_sweep_since_plan, clients, ledger, email, plan))
+                retry.call(
+                    functools.partial(_sweep_since_plan, clients, retry, ledger, email, plan)
+                )
         except DynSecretsError as exc:
             errors.append(exc)
     if errors:

@@ -12,10 +12,10 @@ import attrs
 
 from ...errors import PermanentProviderError, ValidationError
 from ...models import Capabilities
-from ...providers.base import Issued, IssueRequest, Provider, ProviderContext
+from ...providers.base import Issued, IssueRequest, ManagedIdentity, Provider, ProviderContext
 from ...providers.routes import Route
 from ...providers.static import SecretInfo, StaticSecret
-from . import accounts, keys, static_keys, tokens
+from . import accounts, keys, roleset_rotate, static_keys, tidy, tokens
 from . import verify as verify_mod
 from .clients import Clients
 from .config import CONFIG_SCHEMA, check_config, root_project
@@ -91,7 +91,7 @@ class GCPProvider(Provider):
     def __init__(self, context: ProviderContext | None = None) -> None:
         super().__init__(context)
         self.clients = Clients()
-        self.ledger = keys.KeyLedger()
+        self.ledger = keys.KeyLedger(self.context.leases)
 
     def check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return check_config(config)
@@ -162,6 +162,32 @@ class GCPProvider(Provider):
 
     def undo_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:
         accounts.undo(self.clients.get(config), self.context.retry, plan)
+
+    def plan_role_action(
+        self,
+        config: Mapping[str, Any],
+        mount: str,
+        name: str,
+        role: Mapping[str, Any],
+        action: str,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        if action != roleset_rotate.ROTATE or role.get("kind", ROLESET) != ROLESET:
+            return None
+        return roleset_rotate.plan(
+            mount, name, role, _bindings(role), self.context.store_id, options
+        )
+
+    def retires_lease(
+        self,
+        plan: Mapping[str, Any],
+        lease_plan: Mapping[str, Any],
+        revocation: Mapping[str, Any] | None,
+    ) -> bool:
+        return roleset_rotate.retires_lease(plan, lease_plan, revocation)
+
+    def finish_role(self, config: Mapping[str, Any], plan: Mapping[str, Any]) -> None:
+        roleset_rotate.finish(self.clients.get(config), self.context.retry, plan)
 
     # -- plan, issue, revoke ----------------------------------------------------------
     def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
@@ -262,14 +288,9 @@ class GCPProvider(Provider):
                 "rotated": False,
                 "reason": "no key is held: tokens come from iamcredentials.generateAccessToken",
             }
-        # Replacing the account changes the stored role (its service_accounts), which
-        # a role action cannot do; it needs a role write through the role-level
-        # write-ahead. Edits of bindings never need it: they are applied in place.
+        # roleset/<n>/rotate is planned (plan_role_action) and never reaches here.
         raise PermanentProviderError(
-            f"{action} is not supported yet for {role_name!r}: bindings edits apply in "
-            "place and keep the account, so rotate only to replace a compromised "
-            "account: delete the roleset with revoke_leases=True and write it again "
-            "(a new account)",
+            f"{action} is not supported for {role_name!r}",
             operation=action,
             code="NotSupported",
         )
@@ -304,6 +325,19 @@ class GCPProvider(Provider):
         return verify_mod.verify(
             self.clients.get(config), self.context.retry, config, role, _bindings(role)
         )
+
+    def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
+        # Roleset accounts, owned by their roleset (the engine checks the role).
+        project = root_project(config)
+        if not project:
+            raise ValidationError(
+                "project", "tidy lists the rolesets' accounts in the config's project; set it"
+            )
+        clients = self.clients.get(config)
+        return tidy.roleset_accounts(clients, self.context.retry, project, mount)
+
+    def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
+        tidy.delete_roleset_account(self.clients.get(config), self.context.retry, identity)
 
     def can_rotate_root(self, config: Mapping[str, Any]) -> bool:
         # Application Default Credentials are not a key of ours to replace.

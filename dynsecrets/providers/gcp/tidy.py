@@ -1,14 +1,16 @@
-"""Tidy's provider side for rolesets: the service accounts this mount created, as
-their descriptions tag them (``dynsecrets mount=<m> role=<r> store=<id>``), and
-deleting one of them.
+"""Tidy's provider side for rolesets: the service accounts this mount created in
+the config's project, as their descriptions tag them (``dynsecrets mount=<m>
+role=<r> store=<id>``), each reported as owned by its roleset
+(``ManagedIdentity.role``): the engine counts it as an orphan only when that role
+no longer names it and no pending role operation does (a write, delete or rotate
+in flight, whose plan names it).
 
-Not wired into ``Provider.list_managed`` yet: the engine's tidy treats an identity
-without a lease as an orphan, and a roleset's account is owned by its role, not
-by a lease; wiring it now would let ``tidy -apply`` delete live rolesets'
-accounts. It needs the engine to treat ``details["role"]`` as the owner (an
-orphan only when that role no longer lists the account, and no pending role
-operation names it). Keys carry no label at all, so a key whose lease record was
-lost cannot be found this way; recovery's sweep by creation time handles those.
+Limits: only the config's project is listed (``project``, else the credentials'),
+since an account whose plan was lost can be found nowhere else; deleting an
+orphan leaves its former bindings to Google, which shows them as
+``deleted:serviceAccount:...`` members granting nothing. Keys carry no label at
+all, so a key whose lease record was lost is not found this way; rotating the
+roleset removes it with its account.
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ def roleset_accounts(
             tags = parse_description(account.description)
             if tags.get("mount") != mount:
                 continue
+            role = tags.get("role", "")
             found.append(
                 ManagedIdentity(
                     id=account.email,
-                    details={"kind": "roleset account", "role": tags.get("role", "")},
+                    details={"kind": "roleset account", "role": role},
                     store_id=tags.get("store") or None,
+                    role=role,
                 )
             )
         token = reply.next_page_token

@@ -1,0 +1,94 @@
+"""Crash safety of ``roleset/<n>/rotate``: the process dies (a BaseException that
+skips even rollback) after each cloud call of a rotation with live key leases; a
+restart's recovery leaves the roleset in its old state or its new one, each
+consistent, and nothing in the cloud that the store does not account for."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from dynsecrets import Engine, ManualClock
+from dynsecrets.lifecycle import issuance, role_actions, role_resources
+from dynsecrets.testing.gcp import FakeGoogle
+
+from .gcp_fixtures import BINDINGS_HCL, PROJECT, token_with_key
+from .test_gcp_crash import Crash, _setup, crash_after
+
+ROLESET = {"project": PROJECT, "secret_type": "service_account_key", "bindings": BINDINGS_HCL}
+
+
+@pytest.fixture
+def no_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in (issuance, role_resources, role_actions):
+        monkeypatch.setattr(module, "rollback", lambda *a, **k: None)
+
+
+def _bound(google: FakeGoogle) -> dict[str, set[str]]:
+    """ds- member -> the resource roles it holds."""
+    out: dict[str, set[str]] = {}
+    for resource in google.state.policies:
+        for role, members in google.state.members(resource).items():
+            for m in members:
+                if "ds-" in m:
+                    out.setdefault(m, set()).add(f"{resource}:{role}")
+    return out
+
+
+def _check_consistent(engine: Engine, google: FakeGoogle) -> list[str]:
+    """The roleset's accounts are exactly the ds- accounts in the cloud, each bound
+    to the roleset's roles and nothing else is; every ds- key is an active lease's."""
+    role = engine.mount("gcp").read_role("my-set").fields
+    accounts = role["service_accounts"]
+    assert sorted(e for e in google.state.accounts if e.startswith("ds-")) == sorted(accounts)
+    bound = _bound(google)
+    assert set(bound) == {f"serviceAccount:{e}" for e in accounts}
+    assert len({frozenset(r.replace(m, "") for r in roles) for m, roles in bound.items()}) == 1
+    leases = engine.store.list_leases("gcp/")
+    assert all("/role-ops/" not in r.lease_id for r in leases)
+    held = sorted(r.revocation["key_name"].rsplit("/", 1)[-1] for r in leases if r.revocation)
+    keys = sorted(k for k, v in google.state.keys.items() if v["email"].startswith("ds-"))
+    assert keys == held
+    assert all(r.revocation and r.revocation["account"] in accounts for r in leases)
+    return list(accounts)
+
+
+@pytest.mark.parametrize("after", range(1, 18))
+def test_crash_during_rotate(
+    google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    clock = ManualClock(time.time())
+    engine, mount = _setup(url, google, clock)
+    google.add_resource("b/data-bucket")
+    mount.write_role("my-set", **ROLESET)
+    [old] = mount.read_role("my-set")["service_accounts"]
+    live = [mount.issue("my-set") for _ in range(2)]
+    seen = crash_after(mount, after)
+    try:
+        mount.role_action("my-set", "rotate")
+    except Crash:
+        pass
+    else:  # the rotation needed fewer calls: nothing to crash
+        assert len(seen) < after
+        engine.close()
+        return
+    clock.advance(engine.claim_ttl + 1)
+    with Engine.open(url, clock=clock) as second:  # opening recovers
+        accounts = _check_consistent(second, google)
+        if accounts == [old]:  # the old state: its leases and their keys still work
+            assert [second.lookup(x.lease_id).lease_id for x in live]
+            for lease in live:
+                token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+        else:  # the new state: the old account's leases went with it
+            assert old not in google.state.accounts and second.leases() == []
+        lease = second.mount("gcp").issue("my-set")
+        assert lease.data["service_account_email"] in accounts
+        token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+        second.revoke(lease.lease_id)
+        _check_consistent(second, google)
+    engine.close()
