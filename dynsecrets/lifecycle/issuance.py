@@ -138,9 +138,13 @@ def issue(
             raise
         expires_at = now + lease_ttl
         if issued.expires_at is not None:
-            # The cloud fixed the lifetime (STS): the lease ends when the token does.
+            # The cloud fixed the lifetime (STS): the lease ends when the token does,
+            # and its duration is what is left of it now, after the call (counted
+            # from before it, a slow call read as more than the cloud granted).
             expires_at = issued.expires_at
-            lease_ttl = max(0, int(issued.expires_at - now))
+            # Never more than was asked for: the cloud grants at most that.
+            left = round(issued.expires_at - core.clock.now())
+            lease_ttl = max(0, min(lease_ttl, left))
         max_expires_at = max(now + max_ttl, expires_at)
         if not core.store.activate_lease(
             lease_id,
