@@ -11,6 +11,11 @@ role's stored fields, or the plan of a pending role operation of the mount, name
 the identity's id). An identity with neither is an orphan. The store is read only
 after the cloud was listed: whatever was created meanwhile was written ahead (a
 pending lease or role operation) before it existed, so it is never taken for one.
+A role operation's row outlives its switch (the role stored naming the new
+objects), so the rows are read before the roles and once more after them: an
+identity both reads missed was created after the first and retired before the
+second (a rotation's or write's row exists from before its first call until after
+its last).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def tidy(core: Core, rec: MountRecord, provider: Provider, *, dry_run: bool) -> 
     ours = [i for i in found if i.store_id == core.store_id]
     foreign = tuple(i for i in found if i.store_id != core.store_id)
     owners = _Owners(core, rec.path)
-    orphans = tuple(i for i in ours if not owners.own(i))
+    orphans = owners.recheck([i for i in ours if not owners.own(i)])
     deleted: list[str] = []
     errors: dict[str, str] = {}
     if not dry_run:
@@ -99,15 +104,27 @@ class _Owners:
             return True
         if identity.role is None:
             return False
+        if self._ops is None:  # before any role: a switch may come between the reads
+            self._ops = self._plans()
         if identity.role not in self._roles:
             self._roles[identity.role] = self.core.store.get_role(self.path, identity.role)
         fields = self._roles[identity.role]
         if fields is not None and _names(fields, identity.id):
             return True
-        if self._ops is None:
-            rows = self.core.store.list_leases(f"{self.path}/{ROLE_OPS}/")
-            self._ops = [r.plan for r in rows]
         return any(_names(plan, identity.id) for plan in self._ops)
+
+    def recheck(self, orphans: list[ManagedIdentity]) -> tuple[ManagedIdentity, ...]:
+        """Drop the role-owned ``orphans`` that a role operation begun after the first
+        read of the rows names (past its switch, before its row goes)."""
+        if not any(i.role is not None for i in orphans):
+            return tuple(orphans)
+        plans = self._plans()
+        return tuple(
+            i for i in orphans if i.role is None or not any(_names(p, i.id) for p in plans)
+        )
+
+    def _plans(self) -> list[Mapping[str, Any]]:
+        return [r.plan for r in self.core.store.list_leases(f"{self.path}/{ROLE_OPS}/")]
 
 
 def _names(value: Any, wanted: str) -> bool:
