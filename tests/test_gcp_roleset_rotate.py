@@ -217,3 +217,24 @@ def test_rotate_through_the_cli(
     ] not in set(google.state.keys)
     again = json.loads(ok("read", "-format=json", "gcp/roleset/x/key"))
     assert again["data"]["service_account_email"] == new
+
+
+def test_a_rotation_that_cannot_finish_says_how_to_drop_it(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    """While the worker cannot finish a rotation, the refusal names the way out; a
+    forced revoke of its row lifts it, and tidy then removes the old account."""
+    gcp_mount.write_role("r", **KEY_ROLESET)
+    old = gcp_mount.read_role("r")["service_account_email"]
+    gcp_mount.issue("r")
+    google.faults.fail("DeleteServiceAccountKey", "PERMISSION_DENIED", times=100)
+    with pytest.raises(ProviderError, match="now uses its new cloud objects"):
+        gcp_mount.role_action("r", "rotate")
+    [row] = gcp_engine.leases("gcp/role-ops/")
+    with pytest.raises(Conflict, match=f"lease revoke -force {row.lease_id}"):
+        gcp_mount.write_role("r", **KEY_ROLESET)
+    gcp_engine.revoke(row.lease_id, force=True)
+    gcp_mount.write_role("r", **KEY_ROLESET)  # no longer refused
+    google.faults.clear()
+    assert gcp_mount.tidy(dry_run=False).deleted == (old,)
+    assert old not in google.state.accounts

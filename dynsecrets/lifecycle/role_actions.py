@@ -4,7 +4,8 @@ write-ahead of :mod:`.role_resources`:
 
 1. the provider plans the action (``Provider.plan_role_action``); the plan is
    stored as a pending row ``<mount>/role-ops/<role>/<24>`` (``_action`` names
-   the action), claimed by this issuer, before the first call;
+   the action), claimed by this issuer, before the first call, and refused if
+   the role changed since it was read or another operation on it is unfinished;
 2. ``apply_role`` makes the new objects. Up to here a failure, or recovery after
    a crash, undoes them (``undo_role``); the role still names the old objects,
    which nothing has touched: the old state, consistent;
@@ -33,7 +34,7 @@ from .events import error_text
 from .issuance import rollback
 from .leases import ACTION_KEY, ACTOR_KEY
 from .revocation import revoke_many
-from .role_resources import _config, _pending, _still_ours, check_idle, live_leases
+from .role_resources import _config, _pending, _still_ours, check_idle, live_leases, settle
 
 if TYPE_CHECKING:
     from ..providers.base import Provider
@@ -58,7 +59,8 @@ def run(
 ) -> dict[str, Any] | None:
     """Run ``action`` on role ``name``: written ahead if the provider plans it,
     else the provider's plain ``role_action``."""
-    role = core.store.get_role(rec.path, name) or {}
+    stored = core.store.get_role(rec.path, name)
+    role = stored or {}
     config = core.config(rec, provider)
     plan = provider.plan_role_action(config, rec.path, name, role, action, options)
     if plan is None:
@@ -71,6 +73,7 @@ def run(
     if actor:
         plan[ACTOR_KEY] = actor
     op_id = _pending(core, rec.path, name, plan)
+    settle(core, rec.path, name, op_id, stored, any_op=True)  # the switch stores ``role``
     with core.heartbeat.hold(core.issuer):
         try:
             with core.deadline(action):

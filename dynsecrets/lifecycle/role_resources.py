@@ -4,7 +4,9 @@ and its bindings) get the same write-ahead treatment as leases (DESIGN.md):
 1. the provider plans the role operation (``Provider.plan_role``), no cloud call;
 2. the plan is stored as a pending row in the leases table, with its own id
    ``<mount>/role-ops/<role>/<24 random>``, claimed by this issuer and kept alive
-   by its heartbeat, before the first call;
+   by its heartbeat, before the first call; then, if the role changed since it
+   was read or a role action on it is unfinished, the row goes and the write is
+   refused (:func:`settle`: two racing writers cannot both pass);
 3. the provider applies it; the role is stored with the state it returns, and
    the row is deleted;
 4. on failure the plan is undone at once (``Provider.undo_role``, reached through
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from ..store.base import MountRecord
     from .core import Core
 
-__all__ = ["ROLE_OPS", "check_idle", "delete_role", "live_leases", "write_role"]
+__all__ = ["ROLE_OPS", "check_idle", "delete_role", "live_leases", "settle", "write_role"]
 
 log = logging.getLogger("dynsecrets")
 
@@ -81,16 +83,45 @@ def _still_ours(core: Core, op_id: str) -> bool:
     return row is not None and row.claim_owner == core.issuer
 
 
-def check_idle(core: Core, path: str, name: str, *, any_op: bool = False) -> None:
+def check_idle(
+    core: Core, path: str, name: str, *, any_op: bool = False, own: str | None = None
+) -> None:
     """Refuse while a role action (``role_actions``) on the role is unfinished, or,
     with ``any_op``, any role operation: its switch would overwrite this write."""
     for row in core.store.list_leases(f"{path}/{ROLE_OPS}/{name}/"):
-        if any_op or ACTION_KEY in row.plan:
+        if row.lease_id != own and (any_op or ACTION_KEY in row.plan):
             what = row.plan.get(ACTION_KEY) or f"a role {row.plan.get('role_op', 'operation')}"
             raise Conflict(
                 f"{what} of {name!r} is unfinished ({row.lease_id}, {row.state}); try again "
-                "once it is done (the worker finishes an interrupted one)"
+                "once it is done (the worker finishes an interrupted one; one that can never "
+                f"finish: 'lease revoke -force {row.lease_id}')"
             )
+
+
+def settle(
+    core: Core,
+    path: str,
+    name: str,
+    op_id: str,
+    previous: Mapping[str, Any] | None,
+    *,
+    any_op: bool = False,
+) -> None:
+    """Once the operation's row is stored and before its first call: refuse, dropping
+    the row, if the role changed since ``previous`` was read or another operation the
+    row's does not wait for is unfinished. With each writer storing its row before
+    this check, two racing writers cannot both pass (without it, the later switch
+    overwrote the other write, whose new objects nothing named any more)."""
+    try:
+        check_idle(core, path, name, any_op=any_op, own=op_id)
+        if core.store.get_role(path, name) != previous:
+            raise Conflict(
+                f"role {name!r} changed while this operation was planned (another writer); "
+                "read it and try again"
+            )
+    except Conflict:
+        core.store.delete_lease(op_id)
+        raise
 
 
 def write_role(
@@ -114,6 +145,7 @@ def write_role(
         plan = {**plan, ACTOR_KEY: actor}
     config = _config(core, rec, provider, name)
     op_id = _pending(core, rec.path, name, plan)
+    settle(core, rec.path, name, op_id, previous)
     with core.heartbeat.hold(core.issuer):
         try:
             with core.deadline("write_role"):
@@ -180,6 +212,7 @@ def delete_role(
                 "stays until they are (see 'lease list')"
             )
     op_id = _pending(core, rec.path, name, plan)
+    settle(core, rec.path, name, op_id, previous)
     core.store.delete_role(rec.path, name)
     with core.heartbeat.hold(core.issuer):
         try:

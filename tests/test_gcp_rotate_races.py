@@ -1,18 +1,22 @@
-"""Tidy racing a roleset rotation (issue 14): whatever the interleaving of tidy's
-store reads with the rotation's switch and the deletion of its row, tidy never
-deletes an account the roleset or its unfinished rotation still names. The
-interleavings are forced with events around the real calls (no sleeps)."""
+"""Roleset rotation racing tidy and other writers (issue 14): whatever the
+interleaving of tidy's store reads with a rotation's switch and the deletion of its
+row, tidy never deletes an account the roleset or its unfinished rotation still
+names; a write by another engine while a rotation plans is never overwritten. The
+interleavings are forced with events or hooks around the real calls (no sleeps)."""
 
 from __future__ import annotations
 
+import base64
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dynsecrets import Engine, Mount
-from dynsecrets.errors import LeaseNotFound
+from dynsecrets import Engine, ManualClock, Mount
+from dynsecrets.errors import Conflict, LeaseNotFound
 from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import KEY_ROLESET
@@ -150,3 +154,39 @@ def test_tidy_keeps_the_old_account_while_the_rotation_retires_it(
     assert role not in google.state.accounts  # the rotation retired it
     with pytest.raises(LeaseNotFound):
         gcp_engine.lookup(lease.lease_id)
+
+
+def test_a_write_on_another_engine_while_rotate_plans_is_not_overwritten(
+    google: FakeGoogle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Engine two writes the roleset (a second pool account) after engine one's
+    rotate read it and before its row exists. The rotation must not store the role
+    it read over that write: the write's account would be named by nothing."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    with (
+        Engine.open(url, key=key, clock=ManualClock(time.time())) as one,
+        Engine.open(url, key=key, clock=ManualClock(time.time())) as two,
+    ):
+        one.enable("gcp", "gcp").configure(**google.config())
+        one.mount("gcp").write_role("r", **KEY_ROLESET)
+        provider = one.mount("gcp").provider
+        real = provider.plan_role_action
+
+        def plan_then_write(*args: Any, **kwargs: Any) -> Any:
+            plan = real(*args, **kwargs)
+            two.mount("gcp").write_role("r", **{**KEY_ROLESET, "max_accounts": 2})
+            return plan
+
+        monkeypatch.setattr(provider, "plan_role_action", plan_then_write)
+        with pytest.raises(Conflict, match="changed"):
+            one.mount("gcp").role_action("r", "rotate")
+        monkeypatch.undo()
+        role = one.mount("gcp").read_role("r").fields
+        assert role["max_accounts"] == 2 and len(role["service_accounts"]) == 2
+        ours = {e for e in google.state.accounts if e.startswith("ds-")}
+        assert ours == set(role["service_accounts"]), "an account nothing names"
+        assert one.leases("gcp/role-ops/") == []
+        one.mount("gcp").role_action("r", "rotate")  # once settled, it runs
+        ours = {e for e in google.state.accounts if e.startswith("ds-")}
+        assert ours == set(one.mount("gcp").read_role("r")["service_accounts"])
