@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -13,7 +15,7 @@ from dynsecrets_postgres_roles import PostgresRolesProvider, render
 
 from dynsecrets import Engine, Lease, ManualClock, Mount, ProviderRegistry
 from dynsecrets.errors import DynSecretsError, PermanentProviderError, ValidationError
-from dynsecrets.testing import ProviderContract
+from dynsecrets.testing import CloudCheck, ProviderContract
 
 CREATE = [
     "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}",
@@ -57,9 +59,68 @@ class TestContract(ProviderContract):
     def broken_config(self, pg_url: str) -> dict[str, Any]:
         return {"connection_url": pg_url, "username": "no_such_admin_role"}
 
-    def credential_exists(self, mount: Mount, lease: Lease) -> bool:
-        with psycopg.connect(mount.read_config()["connection_url"], autocommit=True) as conn:
-            return _login(conn, lease.data["username"])[0]
+    @pytest.fixture
+    def cloud(self, admin: Any) -> CloudCheck:
+        return _Logins(admin)
+
+    @pytest.fixture
+    def lose_reply(self) -> Callable[[Mount], AbstractContextManager[None]]:
+        return _lose_reply
+
+
+class _Logins(CloudCheck):
+    def __init__(self, admin: Any) -> None:
+        self.admin = admin
+
+    def exists(self, mount: Mount, lease: Lease) -> bool:
+        return _login(self.admin, lease.data["username"])[0]
+
+    def secret_count(self, mount: Mount, lease: Lease) -> int:
+        """A login holds one password, or none."""
+        row = self.admin.execute(
+            "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s",
+            (lease.data["username"],),
+        ).fetchone()
+        return int(bool(row and row[0]))
+
+
+class _LostReply:
+    """A connection whose next pipeline reaches the server (COMMIT included) and then
+    loses the reply, as a dropped connection does."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    @contextmanager
+    def pipeline(self) -> Iterator[Any]:
+        with self._conn.pipeline() as pipeline:
+            yield pipeline
+        raise psycopg.OperationalError("server closed the connection unexpectedly (injected)")
+
+
+@contextmanager
+def _lose_reply(mount: Mount) -> Iterator[None]:
+    provider = mount.provider
+    connect = provider._connect
+    lost: list[bool] = []
+
+    @contextmanager
+    def once(config: Any, operation: str) -> Iterator[Any]:
+        inject = operation == "issue" and not lost
+        if inject:
+            lost.append(True)
+        with connect(config, operation) as conn:
+            yield _LostReply(conn) if inject else conn
+
+    provider._connect = once
+    try:
+        yield
+    finally:
+        del provider._connect
+    assert lost, "no issue ran"
 
 
 def test_discovered_through_its_entry_point() -> None:
