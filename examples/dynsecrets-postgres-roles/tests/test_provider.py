@@ -85,8 +85,8 @@ class _Logins(CloudCheck):
 
 
 class _LostReply:
-    """A connection whose next pipeline reaches the server (COMMIT included) and then
-    loses the reply, as a dropped connection does."""
+    """A connection whose next statement reaches the server and commits, and then
+    whose reply is lost, as a dropped connection does."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
@@ -94,10 +94,8 @@ class _LostReply:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
-    @contextmanager
-    def pipeline(self) -> Iterator[Any]:
-        with self._conn.pipeline() as pipeline:
-            yield pipeline
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._conn.execute(*args, **kwargs)
         raise psycopg.OperationalError("server closed the connection unexpectedly (injected)")
 
 
@@ -155,6 +153,34 @@ def test_issue_login_renew_revoke(db: Mount, admin: Any, pg_url: str, engine: En
     ).fetchone()
     assert owned is not None and owned[0] == "postgres"  # reassigned, not left dangling
     admin.execute(f"DROP TABLE pr_owned_{name[-6:]}")
+
+
+def test_creation_statements_are_one_transaction(db: Mount, admin: Any, engine: Engine) -> None:
+    # The second statement fails when it runs (not when it is parsed): the first one's
+    # login must go with it, as inside BEGIN ... COMMIT.
+    db.write_role(
+        "half",
+        creation_statements=[
+            "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} -- a note at the end",
+            "GRANT SELECT ON TABLE pr_no_such_table TO {{name}}",
+        ],
+    )
+    with pytest.raises(PermanentProviderError) as info:
+        db.issue("half")
+    assert info.value.code == "42P01"  # undefined_table
+    assert db.leases() == []
+    assert admin.execute(
+        "SELECT count(*) FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+        (f"dynsecrets:{db.path}:%",),
+    ).fetchone() == (0,)
+    # A trailing comment does not swallow the tag that follows it.
+    db.write_role("noted", creation_statements=["CREATE ROLE {{name}} LOGIN -- a note"])
+    lease = db.issue("noted")
+    assert [o.lease_id for o in db.tidy().orphans] == []
+    engine.store.delete_lease(lease.lease_id)
+    assert [o.lease_id for o in db.tidy().orphans] == [lease.lease_id]
+    db.tidy(dry_run=False)
+    assert not _login(admin, lease.data["username"])[0]
 
 
 def test_custom_statements_and_long_role_names(db: Mount, admin: Any, engine: Engine) -> None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PLACEHOLDER", "check_idle", "render", "tag_of"]
+__all__ = ["PLACEHOLDER", "check_idle", "render", "script", "tag_of"]
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
@@ -26,6 +26,18 @@ def render(statement: str, values: Mapping[str, str]) -> Any:
         last = match.end()
     parts.append(sql.SQL(statement[last:]))
     return sql.Composed(parts)
+
+
+def script(statements: list[Any]) -> Any:
+    """Rendered statements as one query of the simple protocol, which PostgreSQL runs
+    as one transaction (an implicit transaction block): all of them or none, as
+    BEGIN ... COMMIT did, in one round trip instead of one per statement plus two,
+    each a wake-up of both sides (~0.6 ms of an issue on a loaded machine). Each
+    statement ends its own line, so a trailing ``--`` comment cannot swallow the
+    next one; the role's statements are one each (checked when the role is written)."""
+    from psycopg import sql
+
+    return sql.SQL("\n;\n").join(statements)
 
 
 def check_idle(conn: Any) -> None:
