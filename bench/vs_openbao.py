@@ -13,7 +13,8 @@ machine's under its load (noted in the report).
 - restart with 50k leases: process start to serving a lookup of an old lease, and RSS;
 - revoke-prefix of 5k leases;
 - the database secrets engine vs the postgres-roles plugin on the same PostgreSQL
-  with the same statements: logins issued/s at 1 and 8 threads, revoke-prefix of 500.
+  with the same statements: logins issued/s at 1 and 8 threads, revoke-prefix of 500;
+  and, as the floor of both, the creation statement alone on one open connection.
 """
 
 from __future__ import annotations
@@ -36,16 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from . import bookkeeping
+from .vs_openbao_db import database
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SRC = ROOT / "examples" / "dynsecrets-postgres-roles" / "src"
-CREATE = "CREATE ROLE {q}{{{{name}}}}{q} WITH LOGIN PASSWORD {l}{{{{password}}}}{l} VALID UNTIL {l}{{{{expiration}}}}{l}"
-# The same statements for both: OpenBao's plugin quotes nothing itself, ours quotes
-# every placeholder (identifier or literal) when it renders the statement.
-BAO_CREATE = CREATE.format(q='"', l="'")
-DS_CREATE = CREATE.format(q="", l="")
-BAO_REVOKE = 'DROP ROLE IF EXISTS "{{name}}"'
-DS_REVOKE = "DROP ROLE IF EXISTS {{name}}"
 
 
 def bao_binary() -> Path | None:
@@ -240,90 +234,6 @@ def bao_restart(bao: Path, n: int) -> dict[str, float]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _bao_database(server: Bao, pg: str) -> None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(pg)
-    server.ok("POST", "sys/mounts/database", {"type": "database"})
-    server.ok("POST", "database/config/pg", {
-        "plugin_name": "postgresql-database-plugin",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{parts.hostname}:{parts.port or 5432}{parts.path}?sslmode=disable",
-        "username": parts.username or "postgres", "password": "unused-trust-auth",
-        "allowed_roles": "*",
-    })  # fmt: skip
-    server.ok("POST", "database/roles/r", {
-        "db_name": "pg", "creation_statements": [BAO_CREATE],
-        "revocation_statements": [BAO_REVOKE], "default_ttl": "1h", "max_ttl": "24h",
-    })  # fmt: skip
-
-
-def _ds_database(pg: str) -> Any:
-    from urllib.parse import urlsplit
-
-    sys.path.insert(0, str(PG_SRC))
-    from dynsecrets_postgres_roles import PostgresRolesProvider
-
-    from dynsecrets import Engine, ProviderRegistry
-
-    registry = ProviderRegistry(entry_points=False)
-    registry.register(PostgresRolesProvider)
-    parts = urlsplit(pg)
-    engine = Engine.open(bookkeeping.fresh_sqlite(), registry=registry, key=bookkeeping.KEY)
-    mount = engine.enable("pg", "postgres-roles", default_ttl="1h", max_ttl="24h")
-    mount.configure(
-        connection_url=f"postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}",
-        username=parts.username or "postgres",
-        password="unused-trust-auth",
-    )
-    mount.write_role("r", creation_statements=[DS_CREATE], revocation_statements=[DS_REVOKE])
-    return engine
-
-
-def _threads(n: int, threads: int, fn: Callable[[], Any]) -> float:
-    with ThreadPoolExecutor(threads) as pool:
-        start = time.perf_counter()
-        list(pool.map(lambda _: fn(), range(n)))
-        return n / (time.perf_counter() - start)
-
-
-def database(bao: Path, pg: str, *, n: int, prefix_n: int, repeats: int) -> dict[str, Any]:
-    rates: dict[str, list[float]] = {k: [] for k in ("bao_1", "ds_1", "bao_8", "ds_8")}
-    prefix: dict[str, list[float]] = {"bao": [], "ds": []}
-    with dev_server(bao) as server:
-        _bao_database(server, pg)
-        engine = _ds_database(pg)
-        mount = engine.mount("pg")
-        try:
-            for _ in range(2):  # warm both: connections, plans, pools
-                server.ok("GET", "database/creds/r")
-                mount.issue("r")
-            for _ in range(repeats):
-                for threads in (1, 8):  # alternating, so the same noise hits both
-                    rates[f"bao_{threads}"].append(
-                        _threads(n, threads, lambda: server.ok("GET", "database/creds/r"))
-                    )
-                    rates[f"ds_{threads}"].append(_threads(n, threads, lambda: mount.issue("r")))
-                    server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")
-                    engine.revoke_prefix("pg/")
-                _threads(prefix_n, 8, lambda: server.ok("GET", "database/creds/r"))
-                start = time.perf_counter()
-                server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")
-                prefix["bao"].append(prefix_n / (time.perf_counter() - start))
-                _threads(prefix_n, 8, lambda: mount.issue("r"))
-                start = time.perf_counter()
-                summary = engine.revoke_prefix("pg/")
-                prefix["ds"].append(prefix_n / (time.perf_counter() - start))
-                if summary.failed:
-                    raise RuntimeError(f"revoke_prefix failed: {dict(summary.failed)}")
-        finally:
-            engine.close()
-    out: dict[str, Any] = {k: statistics.median(v) for k, v in rates.items()}
-    out["prefix_bao"] = statistics.median(prefix["bao"])
-    out["prefix_ds"] = statistics.median(prefix["ds"])
-    out["n"], out["prefix_n"] = n, prefix_n
-    return out
 
 
 def run(*, quick: bool, pg_url: str | None, repeats: int) -> dict[str, Any]:

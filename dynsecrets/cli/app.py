@@ -12,7 +12,7 @@ from dynsecrets.errors import DynSecretsError, PathNotFound, ValidationError
 from .data import check_text_argv
 from .logs import warning_lines
 from .messages import CommandFailed, UsageError, error_line
-from .parser import build_parser
+from .parser import build_parser, verb_of
 
 __all__ = ["main"]
 
@@ -61,8 +61,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 def _run(argv: list[str], out: TextIO, debug: bool) -> int:
     try:
         check_text_argv(argv)
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
+        parser, args, extra = _parse(argv)
         if extra:  # named with the verb's own help, not the top-level one
             verb = " ".join(v for v in (args.verb, getattr(args, "action", None)) if v)
             where = f" for '{verb}'" if verb else ""
@@ -91,6 +90,18 @@ def _run(argv: list[str], out: TextIO, debug: bool) -> int:
             "traceback, and please report it"
         )
         return _fail(CommandFailed(message), 1, debug)
+
+
+def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, list[str]]:
+    verb = verb_of(argv)
+    if verb is not None:
+        try:
+            parser = build_parser(verb)  # that verb's parser alone: see build_parser
+            return (parser, *parser.parse_known_args(argv))
+        except UsageError:
+            pass  # the whole parser says what is wrong, in its own words
+    parser = build_parser()
+    return (parser, *parser.parse_known_args(argv))
 
 
 def _fail(exc: BaseException, code: int, debug: bool) -> int:

@@ -20,10 +20,10 @@ from .parser import _flag, _Parser, _switch, _verb
 from .paths import open_engine
 from .render import iso, print_json
 
-__all__ = ["add_parsers", "policy", "serve", "token"]
+__all__ = ["policy", "policy_parser", "serve", "serve_parser", "token", "token_parser"]
 
 
-def add_parsers(sub: Any) -> None:
+def serve_parser(sub: Any) -> None:
     p = _verb(
         sub,
         "serve",
@@ -39,6 +39,8 @@ def add_parsers(sub: Any) -> None:
     _flag(p, "audit-file", help="append the engine's audit records (JSON lines) here")
     _flag(p, "request-timeout", default="60", help="seconds for each cloud operation")
 
+
+def token_parser(sub: Any) -> None:
     token = _verb(
         sub,
         "token",
@@ -69,6 +71,8 @@ def add_parsers(sub: Any) -> None:
             "value", nargs="?", help="the token (or - to read it from stdin), or -accessor"
         )
 
+
+def policy_parser(sub: Any) -> None:
     policy = _verb(
         sub,
         "policy",

@@ -184,6 +184,19 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
         os.close(fd)
 
     def _migrate(self) -> str:
+        # A store that is already current is only read: opening one takes no write
+        # lock, so a one-shot command neither waits behind a worker's writes nor
+        # makes them wait.
+        try:
+            known = dict(
+                self._db.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('schema_version', 'store_id')"
+                ).fetchall()
+            )
+        except sqlite3.OperationalError:  # no meta table: a new store
+            known = {}
+        if known.get("schema_version") == str(SCHEMA_VERSION) and known.get("store_id"):
+            return str(known["store_id"])
         with self._tx():
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
-from .aws import ThrottlingFront, _Bucket, _front_handler
+from .aws_throttle import ThrottlingFront, _Bucket, _front_handler
 
 __all__ = ["PolicyFront", "decide"]
 

@@ -1,4 +1,4 @@
-"""AWS provider. boto3 is imported on first use, never at import."""
+"""AWS provider. botocore is imported on first use, never at import (boto3 not at all)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""boto3 clients per config.
+"""botocore clients per config (boto3's clients are these; boto3 itself is not needed).
 
 A client signs with the config's keys (or boto3's default chain), or, when config has
 ``role_arn`` (or a static role has ``assume_role_arn``), with temporary credentials of
@@ -24,7 +24,7 @@ import attrs
 from ...clock import Clock, SystemClock
 from ...errors import PermanentProviderError, ProviderError
 from .config import resolve_region
-from .errors import aws_errors, import_boto3
+from .errors import aws_errors, import_botocore
 
 #: The session name of the root credential's own AssumeRole, when config has none.
 ROOT_SESSION_NAME = "dynsecrets"
@@ -186,31 +186,26 @@ class Clients:
         client = self._cache.get(key)
         if client is not None:
             return client
-        boto3, botocore_config = import_boto3()
+        sessions, botocore_config = import_botocore()
         # Our RetryPolicy retries inside the operation's deadline; botocore's
         # own retries on top would multiply the time an outage costs.
         retries: dict[str, Any] = {"mode": "standard", "total_max_attempts": 1}
         if (config.get("max_retries") or -1) >= 0:
             retries = {"mode": "standard", "max_attempts": int(config["max_retries"]) + 1}
+        # A botocore session as boto3.Session(...) sets one up for a client.
+        session = sessions.Session()
+        session.set_config_variable("region", region)
         if chain:
-            import botocore.session
-
-            core = botocore.session.get_session()
             # botocore has no public setter for a session's credentials; this is the
             # attribute get_credentials() returns when set (what aws-assume-role-lib does).
-            core._credentials = self._assumed(config, chain)  # type: ignore[attr-defined]
-            session = boto3.Session(botocore_session=core, region_name=region)  # type: ignore[attr-defined]
-        else:
-            session = boto3.Session(  # type: ignore[attr-defined]
-                aws_access_key_id=ak,
-                aws_secret_access_key=sk,
-                aws_session_token=session_token,
-                region_name=region,
-            )
-        client = session.client(
+            session._credentials = self._assumed(config, chain)
+        elif ak or sk or session_token:  # else botocore's default chain
+            session.set_credentials(ak, sk, session_token)
+        client = session.create_client(
             service,
+            region_name=region,
             endpoint_url=endpoint,
-            config=botocore_config.Config(  # type: ignore[attr-defined]
+            config=botocore_config.Config(
                 retries=retries,
                 connect_timeout=5,
                 read_timeout=30,

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
 
@@ -72,14 +73,18 @@ class RedactSecrets(logging.Filter):
 _redaction_installed = False
 
 
-def import_boto3() -> tuple[object, object]:
+def import_botocore() -> tuple[Any, Any]:
+    """botocore's ``session`` and ``config`` modules. Clients are botocore's whether
+    boto3 makes them or not, and boto3's own import (s3transfer, its resource layer:
+    ~25 ms) bought nothing here."""
     global _redaction_installed
     try:
-        import boto3
         import botocore.config
+        import botocore.session
     except ImportError as exc:
         raise MissingDependency(
-            "the aws provider needs boto3; install it with: pip install 'dynsecrets[aws]'"
+            "the aws provider needs botocore (with boto3); install it with: "
+            "pip install 'dynsecrets[aws]'"
         ) from exc
     if not _redaction_installed:
         for name in (
@@ -90,7 +95,7 @@ def import_boto3() -> tuple[object, object]:
         ):
             logging.getLogger(name).addFilter(RedactSecrets())
         _redaction_installed = True
-    return boto3, botocore.config
+    return botocore.session, botocore.config
 
 
 def _refused(exc: BaseException) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -13,7 +15,7 @@ from dynsecrets_postgres_roles import PostgresRolesProvider, render
 
 from dynsecrets import Engine, Lease, ManualClock, Mount, ProviderRegistry
 from dynsecrets.errors import DynSecretsError, PermanentProviderError, ValidationError
-from dynsecrets.testing import ProviderContract
+from dynsecrets.testing import CloudCheck, ProviderContract
 
 CREATE = [
     "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}",
@@ -57,9 +59,66 @@ class TestContract(ProviderContract):
     def broken_config(self, pg_url: str) -> dict[str, Any]:
         return {"connection_url": pg_url, "username": "no_such_admin_role"}
 
-    def credential_exists(self, mount: Mount, lease: Lease) -> bool:
-        with psycopg.connect(mount.read_config()["connection_url"], autocommit=True) as conn:
-            return _login(conn, lease.data["username"])[0]
+    @pytest.fixture
+    def cloud(self, admin: Any) -> CloudCheck:
+        return _Logins(admin)
+
+    @pytest.fixture
+    def lose_reply(self) -> Callable[[Mount], AbstractContextManager[None]]:
+        return _lose_reply
+
+
+class _Logins(CloudCheck):
+    def __init__(self, admin: Any) -> None:
+        self.admin = admin
+
+    def exists(self, mount: Mount, lease: Lease) -> bool:
+        return _login(self.admin, lease.data["username"])[0]
+
+    def secret_count(self, mount: Mount, lease: Lease) -> int:
+        """A login holds one password, or none."""
+        row = self.admin.execute(
+            "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s",
+            (lease.data["username"],),
+        ).fetchone()
+        return int(bool(row and row[0]))
+
+
+class _LostReply:
+    """A connection whose next statement reaches the server and commits, and then
+    whose reply is lost, as a dropped connection does."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._conn.execute(*args, **kwargs)
+        raise psycopg.OperationalError("server closed the connection unexpectedly (injected)")
+
+
+@contextmanager
+def _lose_reply(mount: Mount) -> Iterator[None]:
+    provider = mount.provider
+    connect = provider._connect
+    lost: list[bool] = []
+
+    @contextmanager
+    def once(config: Any, operation: str) -> Iterator[Any]:
+        inject = operation == "issue" and not lost
+        if inject:
+            lost.append(True)
+        with connect(config, operation) as conn:
+            yield _LostReply(conn) if inject else conn
+
+    provider._connect = once
+    try:
+        yield
+    finally:
+        del provider._connect
+    assert lost, "no issue ran"
 
 
 def test_discovered_through_its_entry_point() -> None:
@@ -94,6 +153,34 @@ def test_issue_login_renew_revoke(db: Mount, admin: Any, pg_url: str, engine: En
     ).fetchone()
     assert owned is not None and owned[0] == "postgres"  # reassigned, not left dangling
     admin.execute(f"DROP TABLE pr_owned_{name[-6:]}")
+
+
+def test_creation_statements_are_one_transaction(db: Mount, admin: Any, engine: Engine) -> None:
+    # The second statement fails when it runs (not when it is parsed): the first one's
+    # login must go with it, as inside BEGIN ... COMMIT.
+    db.write_role(
+        "half",
+        creation_statements=[
+            "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} -- a note at the end",
+            "GRANT SELECT ON TABLE pr_no_such_table TO {{name}}",
+        ],
+    )
+    with pytest.raises(PermanentProviderError) as info:
+        db.issue("half")
+    assert info.value.code == "42P01"  # undefined_table
+    assert db.leases() == []
+    assert admin.execute(
+        "SELECT count(*) FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+        (f"dynsecrets:{db.path}:%",),
+    ).fetchone() == (0,)
+    # A trailing comment does not swallow the tag that follows it.
+    db.write_role("noted", creation_statements=["CREATE ROLE {{name}} LOGIN -- a note"])
+    lease = db.issue("noted")
+    assert [o.lease_id for o in db.tidy().orphans] == []
+    engine.store.delete_lease(lease.lease_id)
+    assert [o.lease_id for o in db.tidy().orphans] == [lease.lease_id]
+    db.tidy(dry_run=False)
+    assert not _login(admin, lease.data["username"])[0]
 
 
 def test_custom_statements_and_long_role_names(db: Mount, admin: Any, engine: Engine) -> None:

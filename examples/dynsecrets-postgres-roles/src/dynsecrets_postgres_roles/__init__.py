@@ -6,6 +6,7 @@ Built only on dynsecrets' public API: ``Provider``, ``Schema``/``Field``,
 
 from __future__ import annotations
 
-from .provider import PostgresRolesProvider, render
+from .provider import PostgresRolesProvider
+from .sql import render
 
 __all__ = ["PostgresRolesProvider", "render"]
