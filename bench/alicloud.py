@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from dynsecrets import Engine, ProviderRegistry
-from dynsecrets.providers.alicloud import AliCloudProvider
+from dynsecrets.providers.alicloud import AliCloudProvider, ram_user
 from dynsecrets.providers.alicloud.api import Clients
 from dynsecrets.testing.alicloud import FakeAliCloud
 
@@ -36,10 +36,22 @@ def _raw_cycle(ram: Any, m: Any, i: int) -> None:
     its request models ``m`` and client methods, nothing of dynsecrets in between."""
     user = f"raw-{i}-{time.monotonic_ns()}"
     policy = f"{user}-p0"
-    ram.create_user(m.CreateUserRequest(user_name=user, display_name="x", comments="dynsecrets x"))
+    # The same texts dynsecrets sends (ram_user.display_name, comments; the policy's
+    # description names the lease and store), with a lease id and store id of their size.
+    lease_id = f"ali/creds/oss/{user[-24:]:0>24}"
+    store_id = f"{i:0>32}"
+    ram.create_user(
+        m.CreateUserRequest(
+            user_name=user,
+            display_name=ram_user.display_name("ali", lease_id),
+            comments=ram_user.comments(store_id, "ali"),
+        )
+    )
     ram.create_policy(
         m.CreatePolicyRequest(
-            policy_name=policy, policy_document=json.dumps(POLICY), description="x"
+            policy_name=policy,
+            policy_document=json.dumps(POLICY),
+            description=f"{ram_user.MARK} lease={lease_id} store={store_id}",
         )
     )
     ram.attach_policy_to_user(

@@ -33,9 +33,13 @@ def _mount(moto: MotoServer) -> tuple[Engine, Any]:
 def _raw_cycle(iam: Any, i: int) -> None:
     """What dynsecrets does for an inline-policy iam_user lease, as raw boto3 calls."""
     name = f"raw-{i}-{time.monotonic_ns()}"
+    # The tags dynsecrets puts on its users (iam_user.tags_for), values of the same size.
     tags = [
-        {"Key": k, "Value": "x"}
-        for k in ("dynsecrets", "dynsecrets:mount", "dynsecrets:role", "dynsecrets:lease-id")
+        {"Key": "dynsecrets", "Value": "true"},
+        {"Key": "dynsecrets:mount", "Value": "aws"},
+        {"Key": "dynsecrets:role", "Value": "ec2"},
+        {"Key": "dynsecrets:lease-id", "Value": f"aws/creds/ec2/{name[-24:]:0>24}"},
+        {"Key": "dynsecrets:store-id", "Value": f"{i:0>32}"},
     ]
     iam.create_user(UserName=name, Path="/", Tags=tags)
     iam.put_user_policy(
