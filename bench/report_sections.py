@@ -12,6 +12,12 @@ def goal(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _calls(counts: dict[str, int] | int) -> str:
+    if isinstance(counts, dict):
+        return ", ".join(f"{n} x{c}" for n, c in sorted(counts.items())) or "none"
+    return str(counts)
+
+
 def gcp_section(g: dict[str, Any] | None) -> list[str]:
     if not g:
         return []
@@ -39,7 +45,8 @@ def gcp_section(g: dict[str, Any] | None) -> list[str]:
     return [
         *lines,
         "",
-        f"Calls per lease: issue {g['calls']['issue']}, revoke {g['calls']['revoke']} "
+        f"Calls per lease: issue {_calls(g['calls']['issue'])}, revoke "
+        f"{_calls(g['calls']['revoke'])} "
         "(token refreshes not counted: one per hour per root key).",
     ]
 
