@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, LeaseState, ManualClock, Mount
-from dynsecrets.lifecycle import issuance, role_resources
+from dynsecrets.lifecycle import issuance, role_actions, role_resources
 from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import BINDINGS_HCL, KEY_ROLESET, PROJECT
@@ -93,8 +93,8 @@ def _restart(url: str, clock: ManualClock, first: Engine) -> None:
 
 @pytest.fixture
 def no_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(issuance, "rollback", lambda *a, **k: None)
-    monkeypatch.setattr(role_resources, "rollback", lambda *a, **k: None)
+    for module in (issuance, role_resources, role_actions):
+        monkeypatch.setattr(module, "rollback", lambda *a, **k: None)
 
 
 @pytest.mark.parametrize("after", range(1, 7))

@@ -13,19 +13,14 @@ from pathlib import Path
 import pytest
 
 from dynsecrets import Engine, ManualClock
-from dynsecrets.lifecycle import issuance, role_actions, role_resources
 from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import BINDINGS_HCL, PROJECT, token_with_key
-from .test_gcp_crash import Crash, _setup, crash_after
+from .test_gcp_crash import Crash, _setup, crash_after, no_rollback
+
+__all__ = ["no_rollback"]  # a fixture, used by name
 
 ROLESET = {"project": PROJECT, "secret_type": "service_account_key", "bindings": BINDINGS_HCL}
-
-
-@pytest.fixture
-def no_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
-    for module in (issuance, role_resources, role_actions):
-        monkeypatch.setattr(module, "rollback", lambda *a, **k: None)
 
 
 def _bound(google: FakeGoogle) -> dict[str, set[str]]:
