@@ -268,3 +268,26 @@ def test_nodes_with_skewed_clocks_agree_on_the_database_clock(pg_url: str) -> No
     for node in nodes:
         node.revoke_prefix("fake/")
         node.close()
+
+
+def test_schema_2_store_moves_to_partial_state_indexes(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    with store._conn() as conn:  # back to what schema 2 left
+        conn.execute("DROP INDEX leases_pending")
+        conn.execute("DROP INDEX leases_irrevocable")
+        conn.execute("CREATE INDEX leases_state ON leases (state, due_at)")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    store.close()
+    store = PostgresStore(pg_url)
+    with store._conn() as conn:
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'leases' "
+                "AND schemaname = current_schema()"
+            )
+        }
+    assert store.schema_version == SCHEMA_VERSION == 3
+    assert "leases_state" not in names
+    assert {"leases_due", "leases_pending", "leases_irrevocable"} <= names
+    store.close()

@@ -127,7 +127,7 @@ def test_expiry_revokes_leases_but_orphans_keep_theirs(engine: Engine) -> None:
 def test_a_version_1_store_migrates_to_version_2(tmp_path: Path) -> None:
     import sqlite3
 
-    from dynsecrets.store.sqlite import _MIGRATIONS, SQLiteStore
+    from dynsecrets.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 
     path = tmp_path / "v1.db"
     db = sqlite3.connect(path)
@@ -143,7 +143,7 @@ def test_a_version_1_store_migrates_to_version_2(tmp_path: Path) -> None:
     db.close()
     path.chmod(0o600)  # as the store creates it
     store = SQLiteStore(path)
-    assert store.schema_version == 2 and store.store_id == "abcdef0123456789"
+    assert store.schema_version == SCHEMA_VERSION and store.store_id == "abcdef0123456789"
     assert store.get_mount("m") is not None
     assert store.list_policies() == [] and store.ownerless_leases(limit=1) == []
     store.close()

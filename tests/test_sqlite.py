@@ -128,3 +128,59 @@ def test_threads_write_and_read_concurrently(tmp_path: Path, where: str) -> None
     assert errors == []
     assert len(store.list_leases(state="active")) == 400
     store.close()
+
+
+def _stated(lease_id: str, state: str, due: float) -> LeaseRecord:
+    return LeaseRecord(
+        lease_id=lease_id, mount="m", role="r", state=state, plan={}, revocation=None,
+        issued_at=0.0, expires_at=due, max_expires_at=due, due_at=due,
+        renewable=True, revocable=True,
+    )  # fmt: skip
+
+
+def test_schema_2_store_moves_to_partial_state_indexes(tmp_path: Path) -> None:
+    from dynsecrets.store.sqlite import _MIGRATIONS
+
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for step in _MIGRATIONS[:2]:
+        for statement in step.split(";"):
+            if statement.strip():
+                db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '2'), ('store_id', 'feedc0de')")
+    db.commit()
+    db.close()
+    path.chmod(0o600)
+    store = SQLiteStore(path)
+    names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert store.schema_version == SCHEMA_VERSION == 3 and store.store_id == "feedc0de"
+    assert "leases_state" not in names
+    assert {"leases_due", "leases_pending", "leases_irrevocable"} <= names
+    store.close()
+
+
+def test_queries_by_state_use_the_partial_indexes(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    for i, state in enumerate(["pending", "active", "irrevocable", "pending"]):
+        store.insert_lease(_stated(f"m/creds/r/{i}", state, due=float(i)))
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    claimed = store.claim_due(10.0, owner="w", deadline=20.0, limit=10, state="pending")
+    store._db.set_trace_callback(None)
+    assert [r.lease_id for r in claimed] == ["m/creds/r/0", "m/creds/r/3"]
+    select = next(s for s in seen if s.startswith("SELECT lease_id FROM leases"))
+    plan = " ".join(str(r[3]) for r in store._db.execute(f"EXPLAIN QUERY PLAN {select}"))
+    assert "leases_pending" in plan
+    assert [r.lease_id for r in store.list_leases(state="irrevocable")] == ["m/creds/r/2"]
+    plan = " ".join(
+        str(r[3])
+        for r in store._db.execute(
+            "EXPLAIN QUERY PLAN SELECT lease_id FROM leases WHERE 1 = 1 "
+            "AND state = 'irrevocable' ORDER BY lease_id"
+        )
+    )
+    assert "leases_irrevocable" in plan
+    with pytest.raises(ValueError, match="not a lease state"):
+        store.list_leases(state="active' OR 1=1 --")
+    store.close()

@@ -345,8 +345,8 @@ class Engine:
         ``force`` drops the lease even if the cloud refuses (the object may remain)."""
         from ..errors import RevocationFailed
 
-        rec = leases.lease_record(self.core, lease_id)
-        error = revocation.revoke_record(self.core, rec, force=force)
+        rec, mount = leases.lease_and_mount(self.core, lease_id)
+        error = revocation.revoke_record(self.core, rec, force=force, mount_rec=mount)
         if error is not None:
             raise RevocationFailed(lease_id, f"{error}; it stays in the store and will be retried")
 

@@ -9,10 +9,19 @@ from ..errors import LeaseNotFound, ValidationError
 from ..models import LeaseInfo, LeaseState
 
 if TYPE_CHECKING:
-    from ..store.base import LeaseRecord
+    from ..store.base import LeaseRecord, MountRecord
     from .core import Core
 
-__all__ = ["ACTION_KEY", "ACTOR_KEY", "TASK_KEY", "info", "is_task", "lease_record", "under"]
+__all__ = [
+    "ACTION_KEY",
+    "ACTOR_KEY",
+    "TASK_KEY",
+    "info",
+    "is_task",
+    "lease_and_mount",
+    "lease_record",
+    "under",
+]
 
 #: The plan key under which the engine keeps who asked for a lease.
 ACTOR_KEY = "_actor"
@@ -33,10 +42,28 @@ _MAX_LEASE_ID = 512
 
 
 def lease_record(core: Core, lease_id: str) -> LeaseRecord:
+    _check_id(lease_id)
+    return _found(
+        lease_id, None if len(lease_id) > _MAX_LEASE_ID else core.store.get_lease(lease_id)
+    )
+
+
+def lease_and_mount(core: Core, lease_id: str) -> tuple[LeaseRecord, MountRecord | None]:
+    """The lease (as :func:`lease_record`) and its mount, read in one query."""
+    _check_id(lease_id)
+    if len(lease_id) > _MAX_LEASE_ID:
+        return _found(lease_id, None), None
+    rec, mount = core.store.get_lease_and_mount(lease_id)
+    return _found(lease_id, rec), mount
+
+
+def _check_id(lease_id: object) -> None:
     if not isinstance(lease_id, str):
         raise LeaseNotFound(f"lease ids are strings, got {type(lease_id).__name__}")
     check_text(lease_id, "lease_id")
-    rec = None if len(lease_id) > _MAX_LEASE_ID else core.store.get_lease(lease_id)
+
+
+def _found(lease_id: str, rec: LeaseRecord | None) -> LeaseRecord:
     if rec is None or is_task(rec):
         raise LeaseNotFound(f"no lease {show(lease_id)}; it may have expired or been revoked")
     return rec

@@ -26,7 +26,7 @@ from .events import error_text
 from .leases import ACTION_KEY
 
 if TYPE_CHECKING:
-    from ..store.base import LeaseRecord
+    from ..store.base import LeaseRecord, MountRecord
     from .core import Core
 
 __all__ = ["MountCache", "RevokeSummary", "check_concurrency", "revoke_many", "revoke_record"]
@@ -121,13 +121,21 @@ def revoke_record(
     force: bool = False,
     reason: str = "revoke",
     mounts: MountCache | None = None,
+    mount_rec: MountRecord | None = None,
 ) -> str | None:
     """Revoke one stored lease; return None on success or the error text.
+    ``mount_rec``: the lease's mount, when the caller read it already.
 
     On a cloud failure the lease stays, with its attempt count, error and next
     retry; on a local fault it stays with its attempt count unchanged."""
     try:
-        provider, config = (mounts or MountCache(core)).get(rec.mount)
+        if mounts is not None:
+            provider, config = mounts.get(rec.mount)
+        else:
+            # One lease: no cache (and no group commit) to set up for it.
+            mount = mount_rec if mount_rec is not None else core.mount_record(rec.mount)
+            provider = core.provider(mount)
+            config = core.config(mount, provider)
         if ACTION_KEY in rec.plan:
             # A role action's row: undone before its switch, finished after it.
             from .role_actions import recover  # role_actions imports this module

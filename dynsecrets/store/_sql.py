@@ -9,13 +9,23 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import MountExists
+from ..models import LeaseState
 from .base import LeaseRecord, MountRecord, TokenRecord, prefix_bounds
 
 LEASE_COLS = (
     "lease_id, mount, role, state, plan, revocation, issued_at, expires_at, max_expires_at, "
     "due_at, renewable, revocable, attempts, last_error, claim_owner, claim_deadline"
 )
+LEASE_COLS_L = ", ".join(f"l.{c.strip()}" for c in LEASE_COLS.split(","))
+#: Indexes on the leases of one state (schema 3): each query by state names it as
+#: a literal (:func:`state_literal`), which is what lets the planner use them.
+PARTIAL_INDEXES = (
+    "CREATE INDEX leases_pending ON leases (due_at) WHERE state = 'pending';"
+    "CREATE INDEX leases_irrevocable ON leases (lease_id) WHERE state = 'irrevocable'"
+)
 MOUNT_COLS = "path, provider, default_ttl, max_ttl, description, max_leases, config, created_at"
+#: MOUNT_COLS as columns of ``m`` (mounts joined to another table).
+M_MOUNT_COLS = ", ".join(f"m.{c.strip()}" for c in MOUNT_COLS.split(","))
 MOUNT_FIELDS = frozenset(
     {"provider", "default_ttl", "max_ttl", "description", "max_leases", "config"}
 )
@@ -108,6 +118,13 @@ def mount_values(mount: MountRecord) -> tuple[Any, ...]:
     )
 
 
+def state_literal(state: str) -> str:
+    """``state`` as an SQL literal; only the known states (never caller text)."""
+    if state not in LeaseState.ALL:
+        raise ValueError(f"not a lease state: {state!r}")
+    return f"'{state}'"
+
+
 def marks(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -178,9 +195,8 @@ class SQLStore:
     def get_mount_role(
         self, path: str, name: str
     ) -> tuple[MountRecord | None, dict[str, Any] | None]:
-        cols = ", ".join(f"m.{c.strip()}" for c in MOUNT_COLS.split(","))
         rows = self._rows(
-            f"SELECT {cols}, r.fields FROM mounts m "
+            f"SELECT {M_MOUNT_COLS}, r.fields FROM mounts m "
             "LEFT JOIN roles r ON r.mount = m.path AND r.name = ? WHERE m.path = ?",
             (name, path),
         )
@@ -204,6 +220,18 @@ class SQLStore:
     def get_lease(self, lease_id: str) -> LeaseRecord | None:
         rows = self._rows(f"SELECT {LEASE_COLS} FROM leases WHERE lease_id = ?", (lease_id,))
         return lease_row(rows[0]) if rows else None
+
+    def get_lease_and_mount(self, lease_id: str) -> tuple[LeaseRecord | None, MountRecord | None]:
+        """The lease and its mount in one query (a revoke needs both)."""
+        rows = self._rows(
+            f"SELECT {LEASE_COLS_L}, {M_MOUNT_COLS} FROM leases l "
+            "LEFT JOIN mounts m ON m.path = l.mount WHERE l.lease_id = ?",
+            (lease_id,),
+        )
+        if not rows:
+            return None, None
+        row = rows[0]
+        return lease_row(row[:16]), None if row[16] is None else mount_row(row[16:])
 
     def activate_lease(
         self,
@@ -292,8 +320,7 @@ class SQLStore:
             sql += " AND lease_id >= ? AND lease_id < ?"
             args += prefix_bounds(prefix)
         if state is not None:
-            sql += " AND state = ?"
-            args.append(state)
+            sql += f" AND state = {state_literal(state)}"
         sql += " ORDER BY lease_id"
         if limit is not None:
             sql += " LIMIT ?"

@@ -105,6 +105,9 @@ class Store(Protocol):
     # leases
     def insert_lease(self, lease: LeaseRecord) -> None: ...
     def get_lease(self, lease_id: str) -> LeaseRecord | None: ...
+    def get_lease_and_mount(
+        self, lease_id: str
+    ) -> tuple[LeaseRecord | None, MountRecord | None]: ...
     def activate_lease(
         self,
         lease_id: str,

@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import MissingDependency, SchemaVersionError, StoreError, ValidationError
-from ._sql import LEASE_COLS, SQLStore, lease_row
+from ._sql import LEASE_COLS_L, PARTIAL_INDEXES, SQLStore, lease_row, state_literal
 from ._sql_server import ServerRows
 from ._sql_tasks import TaskRows
 from .base import LeaseRecord
 
 __all__ = ["PostgresStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Any fixed 64-bit number: the advisory lock every dynsecrets migration takes.
 _MIGRATION_LOCK = 0x64796E7365637265
 
@@ -90,6 +90,8 @@ _MIGRATIONS: list[list[str]] = [
             accessor TEXT NOT NULL)""",
         "CREATE INDEX lease_owners_accessor ON lease_owners (accessor)",
     ],
+    # 3: partial indexes instead of (state, due_at) (see the SQLite store's note).
+    ["DROP INDEX leases_state", *(i for i in PARTIAL_INDEXES.split(";") if i.strip())],
 ]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -233,16 +235,15 @@ class PostgresStore(SQLStore, TaskRows, ServerRows):
         where = "due_at <= %s AND (claim_deadline IS NULL OR claim_deadline < %s)"
         args: tuple[Any, ...] = (now, now)
         if state is not None:
-            where += " AND state = %s"
-            args += (state,)
+            # A literal, so the planner can use the partial index for that state.
+            where += f" AND state = {state_literal(state)}"
         # SKIP LOCKED: concurrent workers each take different rows, never waiting on
         # one another and never both taking one lease.
-        cols = ", ".join(f"l.{c.strip()}" for c in LEASE_COLS.split(","))
         sql = (
             f"WITH due AS (SELECT lease_id FROM leases WHERE {where} ORDER BY due_at LIMIT %s "
             "FOR UPDATE SKIP LOCKED) "
             f"UPDATE leases l SET claim_owner = %s, claim_deadline = %s FROM due "
-            f"WHERE l.lease_id = due.lease_id RETURNING {cols}"
+            f"WHERE l.lease_id = due.lease_id RETURNING {LEASE_COLS_L}"
         )
         rows = self._rows(sql, (*args, limit, owner, deadline))
         return sorted((lease_row(r) for r in rows), key=lambda r: r.due_at)

@@ -65,6 +65,22 @@ class StoreContract:
         store.put_role("m", "r", {"x": [1]})
         assert store.get_mount_role("m", "r") == (store.get_mount("m"), {"x": [1]})
 
+    def test_lease_and_mount_in_one_read(self, store: Store) -> None:
+        assert store.get_lease_and_mount("m/creds/r/1") == (None, None)
+        store.insert_lease(self.lease("m/creds/r/1"))
+        assert store.get_lease_and_mount("m/creds/r/1") == (store.get_lease("m/creds/r/1"), None)
+        store.create_mount(MountRecord("m", "fake", 10, 20, "d", None, b"\x00s", 2.0))
+        lease, mount = store.get_lease_and_mount("m/creds/r/1")
+        assert lease == store.get_lease("m/creds/r/1") and lease is not None
+        assert mount == store.get_mount("m") and mount is not None
+
+    def test_states_are_never_caller_text(self, store: Store) -> None:
+        # Queries by state put the state in the SQL (partial indexes): only known ones.
+        with pytest.raises(ValueError, match="not a lease state"):
+            store.list_leases(state="active' OR 'a' = 'a")
+        with pytest.raises(ValueError, match="not a lease state"):
+            store.claim_due(1.0, owner="w", deadline=2.0, limit=1, state="x'")
+
     def test_activation_only_from_pending(self, store: Store) -> None:
         store.insert_lease(self.lease("m/creds/r/p", state=LeaseState.PENDING))
         for lease_id, expected in (
