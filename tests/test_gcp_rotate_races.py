@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dynsecrets import Engine, ManualClock, Mount
-from dynsecrets.errors import Conflict, LeaseNotFound
+from dynsecrets.errors import Conflict, LeaseNotFound, ProviderError
 from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import KEY_ROLESET
@@ -190,3 +190,51 @@ def test_a_write_on_another_engine_while_rotate_plans_is_not_overwritten(
         one.mount("gcp").role_action("r", "rotate")  # once settled, it runs
         ours = {e for e in google.state.accounts if e.startswith("ds-")}
         assert ours == set(one.mount("gcp").read_role("r")["service_accounts"])
+
+
+def test_recovery_taking_the_row_before_the_switch_wins(
+    google: FakeGoogle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Engine one's heartbeat stalled past claim_ttl while its rotate made the new
+    account; engine two's recovery claimed the row. However late that happens before
+    the switch, one must not switch the roleset to an account recovery undoes: the
+    switch checks the claim in the same transaction as it stores the role."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    clock = ManualClock(time.time())
+    with (
+        Engine.open(url, key=key, clock=clock) as one,
+        Engine.open(url, key=key, clock=clock, recover=False) as two,
+    ):
+        one.enable("gcp", "gcp").configure(**google.config())
+        one.mount("gcp").write_role("r", **KEY_ROLESET)
+        old = one.mount("gcp").read_role("r")["service_account_email"]
+        provider = one.mount("gcp").provider
+        real = provider.apply_role
+        taken: list[str] = []
+
+        def apply_then_lose_the_claim(*args: Any, **kwargs: Any) -> Any:
+            state = real(*args, **kwargs)
+            # What engine two's recovery does once one's claim has lapsed.
+            clock.advance(one.core.claim_ttl + 1)
+            rows = two.store.claim_due(
+                clock.now(), owner="recovery-two", deadline=clock.now() + 30,
+                limit=10, state="pending",
+            )  # fmt: skip
+            taken.extend(r.lease_id for r in rows)
+            return state
+
+        monkeypatch.setattr(provider, "apply_role", apply_then_lose_the_claim)
+        with pytest.raises(ProviderError, match="lost its claim"):
+            one.mount("gcp").role_action("r", "rotate")
+        monkeypatch.undo()
+        assert len(taken) == 1 and "/role-ops/r/" in taken[0]
+        assert one.mount("gcp").read_role("r")["service_account_email"] == old  # no switch
+        new = {e for e in google.state.accounts if e.startswith("ds-")} - {old}
+        assert len(new) == 1, "the rotation made its new account"
+        # Engine two's recovery finishes its claim: the new account is undone.
+        [row] = two.store.list_leases("gcp/role-ops/")
+        two.revoke(row.lease_id)
+        assert {e for e in google.state.accounts if e.startswith("ds-")} == {old}
+        assert one.mount("gcp").read_role("r")["service_account_email"] == old
+        assert one.leases("gcp/role-ops/") == []

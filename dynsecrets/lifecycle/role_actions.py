@@ -10,7 +10,8 @@ write-ahead of :mod:`.role_resources`:
    a crash, undoes them (``undo_role``); the role still names the old objects,
    which nothing has touched: the old state, consistent;
 3. the switch: the role is stored with the state ``apply_role`` returned and
-   ``_role_op`` set to the row's id;
+   ``_role_op`` set to the row's id, in one transaction with the check that this
+   issuer still claims the row (``put_role_if_claimed``);
 4. every lease of the role that ``retires_lease`` selects is revoked, each as any
    revoke (so no lease is left pointing at a deleted object);
 5. ``finish_role`` removes the old objects; the leases are looked up once more
@@ -34,7 +35,7 @@ from .events import error_text
 from .issuance import rollback
 from .leases import ACTION_KEY, ACTOR_KEY
 from .revocation import revoke_many
-from .role_resources import _config, _pending, _still_ours, check_idle, live_leases, settle
+from .role_resources import _config, _pending, check_idle, live_leases, settle
 
 if TYPE_CHECKING:
     from ..providers.base import Provider
@@ -82,14 +83,17 @@ def run(
             core.events.emit("failure", op_id, rec.path, name, error_text(exc))
             rollback(core, provider, config, op_id, plan, exc)
             raise
-        if not _still_ours(core, op_id):
+        # The switch, only while the row is still ours: done in one transaction with
+        # that check, so a recovery taking the row over cannot slip in between.
+        if not core.store.put_role_if_claimed(
+            rec.path, name, {**role, **state, MARK: op_id}, lease_id=op_id, owner=core.issuer
+        ):
             # Recovery took the row over (our claim lapsed) before the switch: it
             # undoes the new objects, and the role keeps the old ones.
             raise ProviderError(
                 f"{action} of {name!r} lost its claim on {op_id} and is being undone; try again",
                 operation=action,
             )
-        core.store.put_role(rec.path, name, {**role, **state, MARK: op_id})  # the switch
         try:
             revoked = _finish(core, provider, config, rec.path, name, plan)
         except DynSecretsError as exc:

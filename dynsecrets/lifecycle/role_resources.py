@@ -78,11 +78,6 @@ def _pending(core: Core, path: str, name: str, plan: Mapping[str, Any]) -> str:
     return op_id
 
 
-def _still_ours(core: Core, op_id: str) -> bool:
-    row = core.store.get_lease(op_id)
-    return row is not None and row.claim_owner == core.issuer
-
-
 def check_idle(
     core: Core, path: str, name: str, *, any_op: bool = False, own: str | None = None
 ) -> None:
@@ -154,14 +149,15 @@ def write_role(
             core.events.emit("failure", op_id, rec.path, name, str(exc)[:500])
             rollback(core, provider, config, op_id, plan, exc)
             raise
-        if not _still_ours(core, op_id):
+        stored = {**fields, **state}
+        if not core.store.put_role_if_claimed(
+            rec.path, name, stored, lease_id=op_id, owner=core.issuer
+        ):
             # Recovery took the row over (our claim lapsed) and undoes the write.
             raise ProviderError(
                 f"writing role {name!r} lost its claim on {op_id} and is being undone; try again",
                 operation="write_role",
             )
-        stored = {**fields, **state}
-        core.store.put_role(rec.path, name, stored)
         core.store.delete_lease(op_id)
     return stored
 

@@ -188,6 +188,28 @@ class SQLStore:
             (mount, name, json.dumps(dict(fields))),
         )
 
+    def put_role_if_claimed(
+        self, mount: str, name: str, fields: Mapping[str, Any], *, lease_id: str, owner: str
+    ) -> bool:
+        """Store the role only while ``owner`` still claims row ``lease_id`` (a role
+        operation's), in one transaction: a recovery that took the row over first
+        makes this a no-op (False), and one that comes after sees the role stored."""
+        with self._tx() as tx:
+            # A write, not a read: it locks the row (PostgreSQL) or the store (SQLite)
+            # until the commit, so no claim can move in between.
+            held = tx.execute(
+                "UPDATE leases SET claim_owner = claim_owner WHERE lease_id = ? AND claim_owner = ?",
+                (lease_id, owner),
+            ).rowcount
+            if held != 1:
+                return False
+            tx.execute(
+                "INSERT INTO roles (mount, name, fields) VALUES (?, ?, ?) "
+                "ON CONFLICT (mount, name) DO UPDATE SET fields = excluded.fields",
+                (mount, name, json.dumps(dict(fields))),
+            )
+        return True
+
     def get_role(self, mount: str, name: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
         return dict(json.loads(rows[0][0])) if rows else None

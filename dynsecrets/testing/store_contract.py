@@ -74,6 +74,26 @@ class StoreContract:
         assert lease == store.get_lease("m/creds/r/1") and lease is not None
         assert mount == store.get_mount("m") and mount is not None
 
+    def test_role_stored_only_while_its_operation_row_is_claimed(self, store: Store) -> None:
+        store.create_mount(MountRecord("m", "fake", 10, 20))
+        row = attrs.evolve(
+            self.lease("m/role-ops/r/1", due=50.0, state=LeaseState.PENDING),
+            claim_owner="me",
+            claim_deadline=50.0,
+        )
+        store.insert_lease(row)
+        put = store.put_role_if_claimed
+        assert put("m", "r", {"v": 1}, lease_id="m/role-ops/r/1", owner="me")
+        assert store.get_role("m", "r") == {"v": 1}
+        # Recovery took the row over: the switch is refused and changes nothing.
+        assert store.claim_due(60.0, owner="rec", deadline=90.0, limit=5, state="pending")
+        assert not put("m", "r", {"v": 2}, lease_id="m/role-ops/r/1", owner="me")
+        assert not put("m", "r", {"v": 2}, lease_id="m/role-ops/r/gone", owner="me")
+        assert store.get_role("m", "r") == {"v": 1}
+        assert store.get_lease("m/role-ops/r/1") == attrs.evolve(
+            row, claim_owner="rec", claim_deadline=90.0
+        )
+
     def test_states_are_never_caller_text(self, store: Store) -> None:
         # Queries by state put the state in the SQL (partial indexes): only known ones.
         with pytest.raises(ValueError, match="not a lease state"):
