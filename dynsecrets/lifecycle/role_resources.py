@@ -150,15 +150,17 @@ def write_role(
             rollback(core, provider, config, op_id, plan, exc)
             raise
         stored = {**fields, **state}
+        # The role and the end of its row in one commit: recovery finds either the
+        # row (and the old role) or the new role, never the new role and a row it
+        # would undo.
         if not core.store.put_role_if_claimed(
-            rec.path, name, stored, lease_id=op_id, owner=core.issuer
+            rec.path, name, stored, lease_id=op_id, owner=core.issuer, drop_row=True
         ):
             # Recovery took the row over (our claim lapsed) and undoes the write.
             raise ProviderError(
                 f"writing role {name!r} lost its claim on {op_id} and is being undone; try again",
                 operation="write_role",
             )
-        core.store.delete_lease(op_id)
     return stored
 
 

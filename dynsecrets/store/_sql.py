@@ -189,11 +189,19 @@ class SQLStore:
         )
 
     def put_role_if_claimed(
-        self, mount: str, name: str, fields: Mapping[str, Any], *, lease_id: str, owner: str
+        self,
+        mount: str,
+        name: str,
+        fields: Mapping[str, Any],
+        *,
+        lease_id: str,
+        owner: str,
+        drop_row: bool = False,
     ) -> bool:
         """Store the role only while ``owner`` still claims row ``lease_id`` (a role
         operation's), in one transaction: a recovery that took the row over first
-        makes this a no-op (False), and one that comes after sees the role stored."""
+        makes this a no-op (False), and one that comes after sees the role stored.
+        ``drop_row``: the operation is complete; its row goes in the same commit."""
         with self._tx() as tx:
             # A write, not a read: it locks the row (PostgreSQL) or the store (SQLite)
             # until the commit, so no claim can move in between.
@@ -208,6 +216,8 @@ class SQLStore:
                 "ON CONFLICT (mount, name) DO UPDATE SET fields = excluded.fields",
                 (mount, name, json.dumps(dict(fields))),
             )
+            if drop_row:
+                tx.execute("DELETE FROM leases WHERE lease_id = ?", (lease_id,))
         return True
 
     def get_role(self, mount: str, name: str) -> dict[str, Any] | None:

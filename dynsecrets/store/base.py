@@ -100,7 +100,14 @@ class Store(Protocol):
         self, path: str, name: str
     ) -> tuple[MountRecord | None, dict[str, Any] | None]: ...
     def put_role_if_claimed(
-        self, mount: str, name: str, fields: Mapping[str, Any], *, lease_id: str, owner: str
+        self,
+        mount: str,
+        name: str,
+        fields: Mapping[str, Any],
+        *,
+        lease_id: str,
+        owner: str,
+        drop_row: bool = False,
     ) -> bool: ...
     def list_roles(self, mount: str) -> list[str]: ...
     def delete_role(self, mount: str, name: str) -> bool: ...

@@ -93,6 +93,10 @@ class StoreContract:
         assert store.get_lease("m/role-ops/r/1") == attrs.evolve(
             row, claim_owner="rec", claim_deadline=90.0
         )
+        # A complete operation: the role and the end of its row in one commit.
+        store.insert_lease(attrs.evolve(row, lease_id="m/role-ops/r/2"))
+        assert put("m", "r", {"v": 3}, lease_id="m/role-ops/r/2", owner="me", drop_row=True)
+        assert store.get_role("m", "r") == {"v": 3} and store.get_lease("m/role-ops/r/2") is None
 
     def test_states_are_never_caller_text(self, store: Store) -> None:
         # Queries by state put the state in the SQL (partial indexes): only known ones.
