@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dynsecrets import Engine, ManualClock
+from dynsecrets import Engine, ManualClock, Mount
 from dynsecrets.testing.gcp import FakeGoogle
 
 from .gcp_fixtures import BINDINGS_HCL, PROJECT, token_with_key
@@ -84,6 +84,74 @@ def test_crash_during_rotate(
         lease = second.mount("gcp").issue("my-set")
         assert lease.data["service_account_email"] in accounts
         token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+        second.revoke(lease.lease_id)
+        _check_consistent(second, google)
+    engine.close()
+
+
+OTHER = "other-project-2"
+
+
+def test_a_new_project_replaces_the_account_after_the_switch(
+    gcp_engine: Engine, gcp_mount: Mount, google: FakeGoogle
+) -> None:
+    """A roleset written with another project: a new account there, bound the same
+    way; the old account's key leases revoked, then its members and itself removed;
+    live keys on it never outlive their account unaccounted for."""
+    google.add_resource("b/data-bucket")
+    google.add_resource(f"projects/{OTHER}")
+    mount = gcp_mount
+    mount.write_role("my-set", **ROLESET)
+    [old] = mount.read_role("my-set")["service_accounts"]
+    live = [mount.issue("my-set") for _ in range(2)]
+    mount.write_role("my-set", **{**ROLESET, "project": OTHER})
+    [new] = mount.read_role("my-set")["service_accounts"]
+    assert new != old and new.endswith(f"@{OTHER}.iam.gserviceaccount.com")
+    assert mount.read_role("my-set")["project"] == OTHER
+    assert old not in google.state.accounts
+    assert gcp_engine.leases() == [] and all(
+        x.lease_id not in {r.lease_id for r in gcp_engine.store.list_leases()} for x in live
+    )
+    _check_consistent(gcp_engine, google)
+    lease = mount.issue("my-set")
+    assert lease.data["service_account_email"] == new
+    token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+
+
+@pytest.mark.parametrize("after", range(1, 16))
+def test_crash_during_a_project_change(
+    google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    clock = ManualClock(time.time())
+    engine, mount = _setup(url, google, clock)
+    google.add_resource("b/data-bucket")
+    google.add_resource(f"projects/{OTHER}")
+    mount.write_role("my-set", **ROLESET)
+    [old] = mount.read_role("my-set")["service_accounts"]
+    live = [mount.issue("my-set") for _ in range(2)]
+    seen = crash_after(mount, after)
+    try:
+        mount.write_role("my-set", **{**ROLESET, "project": OTHER})
+    except Crash:
+        pass
+    else:
+        assert len(seen) < after
+        engine.close()
+        return
+    clock.advance(engine.claim_ttl + 1)
+    with Engine.open(url, clock=clock) as second:  # opening recovers
+        accounts = _check_consistent(second, google)
+        project = second.mount("gcp").read_role("my-set")["project"]
+        if accounts == [old]:
+            assert project == PROJECT
+            for lease in live:
+                token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+        else:
+            assert project == OTHER and old not in google.state.accounts
+            assert second.leases() == []
+        lease = second.mount("gcp").issue("my-set")
+        assert lease.data["service_account_email"] in accounts
         second.revoke(lease.lease_id)
         _check_consistent(second, google)
     engine.close()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..store.base import LeaseRecord, MountRecord
     from .core import Core
 
-__all__ = ["MARK", "recover", "run"]
+__all__ = ["MARK", "recover", "run", "two_phase"]
 
 log = logging.getLogger("dynsecrets")
 
@@ -67,14 +67,35 @@ def run(
     if plan is None:
         with core.deadline(action):
             return provider.role_action(config, rec.path, name, role, action, options)
+    state, revoked = two_phase(
+        core, rec, provider, name, {**plan, ACTION_KEY: action}, stored, role
+    )
+    return {**state, "revoked_leases": revoked}
+
+
+def two_phase(
+    core: Core,
+    rec: MountRecord,
+    provider: Provider,
+    name: str,
+    plan: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+) -> tuple[dict[str, Any], int]:
+    """Steps 1-5 for ``plan`` (its ``_action`` set): the role action above, or a role
+    write whose plan retires objects (GCP: a roleset moved to another project).
+    ``previous``: the role as read (the write is refused if it changed since);
+    ``fields``: what the switch stores, with the state ``apply_role`` returns.
+    Returns that state and how many leases were revoked."""
+    action = str(plan[ACTION_KEY])
     config = _config(core, rec, provider, name)
     check_idle(core, rec.path, name, any_op=True)
-    plan = {**plan, ACTION_KEY: action}
+    plan = dict(plan)
     actor = core.events.current_actor()
     if actor:
         plan[ACTOR_KEY] = actor
     op_id = _pending(core, rec.path, name, plan)
-    settle(core, rec.path, name, op_id, stored, any_op=True)  # the switch stores ``role``
+    settle(core, rec.path, name, op_id, previous, any_op=True)
     with core.heartbeat.hold(core.issuer):
         try:
             with core.deadline(action):
@@ -86,7 +107,7 @@ def run(
         # The switch, only while the row is still ours: done in one transaction with
         # that check, so a recovery taking the row over cannot slip in between.
         if not core.store.put_role_if_claimed(
-            rec.path, name, {**role, **state, MARK: op_id}, lease_id=op_id, owner=core.issuer
+            rec.path, name, {**fields, **state, MARK: op_id}, lease_id=op_id, owner=core.issuer
         ):
             # Recovery took the row over (our claim lapsed) before the switch: it
             # undoes the new objects, and the role keeps the old ones.
@@ -113,7 +134,7 @@ def run(
             ) from exc
         core.store.delete_lease(op_id)
     log.info("%s of %s/%s done; %d lease(s) revoked", action, rec.path, name, revoked)
-    return {**state, "revoked_leases": revoked}
+    return state, revoked
 
 
 def recover(core: Core, provider: Provider, config: Mapping[str, Any], rec: LeaseRecord) -> None:

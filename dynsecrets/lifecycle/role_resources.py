@@ -138,6 +138,13 @@ def write_role(
     actor = core.events.current_actor()
     if actor:  # who wrote the role, for providers that record it (GCP descriptions)
         plan = {**plan, ACTOR_KEY: actor}
+    if plan.get(ACTION_KEY):
+        # The write retires cloud objects (GCP: a roleset moved to another project):
+        # they go only after the switch, in two phases, as a role action's do.
+        from .role_actions import two_phase  # role_actions imports this module
+
+        state, _ = two_phase(core, rec, provider, name, plan, previous, fields)
+        return {**fields, **state}
     config = _config(core, rec, provider, name)
     op_id = _pending(core, rec.path, name, plan)
     settle(core, rec.path, name, op_id, previous)

@@ -4,9 +4,10 @@ the plan as a pending role operation) and applied, undone or finished from it.
 
 - write: create the planned accounts, then converge every account's bindings
   from the previous role's to the new role's (so editing bindings updates them
-  in place: the account and its live keys stay), then delete accounts the new
-  role no longer uses (a changed project). Undo: remove what the write added,
-  restore what it removed, delete the accounts it created.
+  in place: the account and its live keys stay). Undo: remove what the write
+  added, restore what it removed, delete the accounts it created. A new
+  ``project`` replaces the accounts as a rotation does: two phases, the old
+  accounts retired after the switch.
 - delete: remove the role's members from every policy, delete its accounts.
   A crash is finished (rolled forward), since the store already forgot the role.
 - rotate (``roleset_rotate``): a write that creates a whole new pool and keeps
@@ -25,11 +26,23 @@ from .errors import google_errors
 from .names import account_id, description, display_name, parse_description, with_actor
 from .policies import bind, modify, unbind
 
-__all__ = ["apply", "new_account", "plan_delete", "plan_write", "retire", "undo"]
+__all__ = [
+    "ACTION_KEY",
+    "apply",
+    "new_account",
+    "plan_delete",
+    "plan_write",
+    "replace_plan",
+    "retire",
+    "undo",
+]
 
 ROLESET = "roleset"
 #: Where the engine puts who asked in a plan (``lifecycle.leases.ACTOR_KEY``).
 ACTOR_KEY = "_actor"
+#: A write planned with this key runs in two phases (``lifecycle.role_actions``,
+#: ``lifecycle.leases.ACTION_KEY``): objects retired after the switch.
+ACTION_KEY = "_action"
 
 
 def _member(email: str) -> str:
@@ -56,7 +69,16 @@ def plan_write(
         create = [
             new_account(mount, name, project, store_id) for _ in range(max(0, want - len(keep)))
         ]
-        delete = [] if same else old
+        if old and not same:
+            # A new project: new accounts replace the old ones, which are retired
+            # only after the switch, as a rotation does (their keys revoked first).
+            return {
+                **replace_plan(mount, name, create, bindings),
+                ACTION_KEY: "write",
+                "retire": old,
+                "retire_bindings": dict(previous_bindings),
+            }
+        delete: list[str] = []
         release: list[str] = []
         prev_b = dict(previous_bindings) if same else {}
     else:
@@ -83,6 +105,25 @@ def plan_write(
         "delete_bindings": dict(previous_bindings) if (delete or release) else {},
         "bindings": dict(bindings),
         "previous_bindings": prev_b,
+    }
+
+
+def replace_plan(
+    mount: str, name: str, create: list[dict[str, str]], bindings: Mapping[str, list[str]]
+) -> dict[str, Any]:
+    """A write that creates ``create``, binds them, and keeps nothing else."""
+    return {
+        "role_op": "write",
+        "kind": ROLESET,
+        "mount": mount,
+        "role": name,
+        "create": create,
+        "keep": [],
+        "delete": [],
+        "release": [],
+        "delete_bindings": {},
+        "bindings": dict(bindings),
+        "previous_bindings": {},
     }
 
 

@@ -11,7 +11,8 @@ The engine runs it as a two-phase role action (``lifecycle.role_actions``):
   from the roleset's bindings and deletes the accounts (:func:`finish`).
 
 An access_token roleset holds no keys: its account is simply replaced. A pool
-(``max_accounts``) is replaced whole.
+(``max_accounts``) is replaced whole. A roleset written with a new ``project`` is
+replaced the same way (``accounts.plan_write``), through the same two phases.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from ...errors import ValidationError
 from ...retry import RetryPolicy
-from .accounts import ROLESET, new_account, retire
+from .accounts import new_account, replace_plan, retire
 from .clients import GoogleClients
 
 __all__ = ["ROTATE", "finish", "plan", "retires_lease"]
@@ -42,19 +43,11 @@ def plan(
         raise ValidationError(field, "roleset rotate takes no fields; write roleset/<n>/rotate")
     project = role["project"]
     want = int(role.get("max_accounts") or 1)
+    create = [new_account(mount, name, project, store_id) for _ in range(want)]
     return {
-        "role_op": ROTATE,
-        "kind": ROLESET,
-        "mount": mount,
-        "role": name,
         # What accounts.apply/undo read: a write that creates and keeps nothing else.
-        "create": [new_account(mount, name, project, store_id) for _ in range(want)],
-        "keep": [],
-        "delete": [],
-        "release": [],
-        "delete_bindings": {},
-        "bindings": dict(bindings),
-        "previous_bindings": {},
+        **replace_plan(mount, name, create, bindings),
+        "role_op": ROTATE,
         # Retired by finish(), after the switch and the revocations.
         "retire": list(role.get("service_accounts") or []),
     }
@@ -74,4 +67,7 @@ def retires_lease(
 
 
 def finish(clients: GoogleClients, retry: RetryPolicy, plan: Mapping[str, Any]) -> None:
-    retire(clients, retry, list(plan.get("retire") or []), plan["bindings"])
+    """Remove the retired accounts' members (from the bindings they had: a write to a
+    new project may change them too), then the accounts."""
+    had = plan["retire_bindings"] if "retire_bindings" in plan else plan["bindings"]
+    retire(clients, retry, list(plan.get("retire") or []), had)
