@@ -18,8 +18,7 @@ allowance unused.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
@@ -80,15 +79,26 @@ _gate: contextvars.ContextVar[_Binding | None] = contextvars.ContextVar(
 )
 
 
-@contextmanager
-def gated(gate: CallGate) -> Iterator[_Binding]:
+class _Gated:
+    """``with gated(gate) as binding``: a class, not a generator, since it is on
+    every issue's and revoke's path."""
+
+    __slots__ = ("binding", "token")
+
+    def __init__(self, gate: CallGate) -> None:
+        self.binding = _Binding(gate)
+
+    def __enter__(self) -> _Binding:
+        self.token = _gate.set(self.binding)
+        return self.binding
+
+    def __exit__(self, *exc: object) -> None:
+        _gate.reset(self.token)
+
+
+def gated(gate: CallGate) -> _Gated:
     """Pace the cloud calls made inside with ``gate`` and report their outcomes."""
-    binding = _Binding(gate)
-    token = _gate.set(binding)
-    try:
-        yield binding
-    finally:
-        _gate.reset(token)
+    return _Gated(gate)
 
 
 def current_gate() -> CallGate | None:
@@ -96,19 +106,29 @@ def current_gate() -> CallGate | None:
     return None if binding is None else binding.gate
 
 
-@contextmanager
-def operation_deadline(seconds: float, clock: Clock, operation: str) -> Iterator[None]:
-    """Give the calls made inside one shared deadline. A nested deadline can only
-    shorten the one around it."""
-    outer = _deadline.get()
-    deadline = clock.now() + seconds
-    if outer is not None and outer[0] < deadline:
-        deadline = outer[0]
-    token = _deadline.set((deadline, clock, operation))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+class _Deadline:
+    __slots__ = ("clock", "operation", "seconds", "token")
+
+    def __init__(self, seconds: float, clock: Clock, operation: str) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        outer = _deadline.get()
+        deadline = self.clock.now() + self.seconds
+        if outer is not None and outer[0] < deadline:
+            deadline = outer[0]
+        self.token = _deadline.set((deadline, self.clock, self.operation))
+
+    def __exit__(self, *exc: object) -> None:
+        _deadline.reset(self.token)
+
+
+def operation_deadline(seconds: float, clock: Clock, operation: str) -> _Deadline:
+    """Give the calls made inside one shared deadline (``with``). A nested deadline
+    can only shorten the one around it."""
+    return _Deadline(seconds, clock, operation)
 
 
 def remaining(default: float | None = None) -> float | None:

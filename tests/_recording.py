@@ -63,6 +63,13 @@ def main(url: str, threads: int, deadline: float) -> int:
         mount = engine.mount("rec")
         for _ in range(issue):
             mount.issue("r", ttl=1)
+    barrier = os.environ.get("DYNSECRETS_TEST_BARRIER")
+    if barrier:  # "<folder>,<n>": start the workers once n processes have got here
+        folder, count = barrier.rsplit(",", 1)
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+        until = time.time() + deadline
+        while len(os.listdir(folder)) < int(count) and time.time() < until:
+            time.sleep(0.01)
     print("ready", flush=True)  # before the workers, whose progress lines follow it
     for _ in range(threads):
         engine.start_worker(concurrency=4, interval=0.05)

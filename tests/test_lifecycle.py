@@ -347,7 +347,16 @@ def test_two_processes_share_one_sqlite_store(tmp_path: Path) -> None:
         m = engine.enable("rec", "recording")
         m.write_role("r")
         issued = {m.issue("r", ttl="1m").lease_id for _ in range(2000)}
-    env = {**os.environ, "DYNSECRETS_TEST_REVOKE_LOG": str(log), "PYTHONPATH": str(ROOT)}
+    barrier = tmp_path / "started"
+    barrier.mkdir()
+    env = {
+        **os.environ,
+        "DYNSECRETS_TEST_REVOKE_LOG": str(log),
+        "PYTHONPATH": str(ROOT),
+        # Both start their workers together: on a busy machine the first could
+        # otherwise revoke everything before the second has started.
+        "DYNSECRETS_TEST_BARRIER": f"{barrier},2",
+    }
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests._recording", url, "2", "60"],

@@ -12,8 +12,6 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,9 +54,12 @@ class Heartbeat:
     def deadline(self) -> float:
         return self.clock.now() + self.claim_ttl
 
-    @contextmanager
-    def hold(self, owner: str) -> Iterator[None]:
-        """Keep ``owner``'s claims alive for the duration of the block."""
+    def hold(self, owner: str) -> _Hold:
+        """``with heartbeat.hold(owner):`` keep ``owner``'s claims alive for the
+        duration of the block."""
+        return _Hold(self, owner)
+
+    def _add(self, owner: str) -> None:
         with self._lock:
             self._owners[owner] += 1
             if self._thread is None and not self._closed:
@@ -66,13 +67,12 @@ class Heartbeat:
                     target=self._loop, name="dynsecrets-heartbeat", daemon=True
                 )
                 self._thread.start()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._owners[owner] -= 1
-                if self._owners[owner] <= 0:
-                    del self._owners[owner]
+
+    def _drop(self, owner: str) -> None:
+        with self._lock:
+            self._owners[owner] -= 1
+            if self._owners[owner] <= 0:
+                del self._owners[owner]
 
     def beat(self) -> int:
         """Extend every held claim now; returns how many rows moved. The thread calls
@@ -97,3 +97,19 @@ class Heartbeat:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
+
+
+class _Hold:
+    """A class, not a generator: it is on every issue's path."""
+
+    __slots__ = ("heartbeat", "owner")
+
+    def __init__(self, heartbeat: Heartbeat, owner: str) -> None:
+        self.heartbeat = heartbeat
+        self.owner = owner
+
+    def __enter__(self) -> None:
+        self.heartbeat._add(self.owner)
+
+    def __exit__(self, *exc: object) -> None:
+        self.heartbeat._drop(self.owner)

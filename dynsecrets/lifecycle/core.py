@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MountNotConfigured, MountNotFound, ValidationError
@@ -146,11 +146,9 @@ class Core:
         return self.limiter(path).slot()
 
     # -- time ------------------------------------------------------------------------
-    @contextmanager
-    def deadline(self, operation: str) -> Iterator[None]:
+    def deadline(self, operation: str) -> AbstractContextManager[None]:
         """One deadline for every cloud call ``operation`` makes, retries included."""
-        with operation_deadline(self.operation_timeout, self.clock, operation):
-            yield
+        return operation_deadline(self.operation_timeout, self.clock, operation)
 
     def backoff(self, attempts: int) -> float:
         """About 10 s, doubling per attempt, capped at 1 h, +-50 % jitter (as Vault)."""

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..retry import current_gate, gated
@@ -80,30 +78,26 @@ class Limiter:
         self._cond = threading.Condition(threading.Lock())
 
     # -- slots: one per operation ----------------------------------------------------
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold a slot for one operation and pace its cloud calls. Re-entrant: an
-        operation nested in one of the same mount (a rollback) uses the outer slot."""
-        if current_gate() is self:
-            yield
-            return
+    def slot(self) -> _Slot:
+        """``with limiter.slot():`` hold a slot for one operation and pace its cloud
+        calls. Re-entrant: an operation nested in one of the same mount (a
+        rollback) uses the outer slot."""
+        return _Slot(self)
+
+    def _acquire(self) -> None:
         with self._cond:
             while self.in_flight >= max(1, int(self.limit)):
                 self._cond.wait()
             self.in_flight += 1
-        ok = False
-        try:
-            with gated(self) as binding:
-                yield
-            ok = True
-        finally:
-            with self._cond:
-                self.in_flight -= 1
-                if ok and binding.calls == 0:
-                    # An operation with no paced call (a provider that does not go
-                    # through the retry policy) still shows the mount copes: grow.
-                    self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
-                self._cond.notify()
+
+    def _release(self, ok: bool, calls: int) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            if ok and calls == 0:
+                # An operation with no paced call (a provider that does not go
+                # through the retry policy) still shows the mount copes: grow.
+                self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+            self._cond.notify()
 
     # -- the CallGate the retry loop reports to -------------------------------------
     def reserve(self) -> tuple[float, int]:
@@ -161,3 +155,27 @@ class Limiter:
     def __repr__(self) -> str:
         rate = "unpaced" if self.rate is None else f"{self.rate:.1f}/s"
         return f"Limiter(limit={self.limit:.1f}, in_flight={self.in_flight}, rate={rate})"
+
+
+class _Slot:
+    """One operation's slot (a class, not a generator: it is on every issue's and
+    revoke's path)."""
+
+    __slots__ = ("gated", "limiter", "nested")
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+
+    def __enter__(self) -> None:
+        self.nested = current_gate() is self.limiter
+        if self.nested:
+            return
+        self.limiter._acquire()
+        self.gated = gated(self.limiter)
+        self.gated.__enter__()
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.nested:
+            return
+        self.gated.__exit__()
+        self.limiter._release(exc_type is None, self.gated.binding.calls)
