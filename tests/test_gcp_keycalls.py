@@ -132,3 +132,18 @@ def test_the_root_project_is_parsed_once_per_config(google: FakeGoogle) -> None:
     assert cache.project(dict(config, credentials=json.dumps(other))) == "third-project"
     cache.clear()
     assert cache.project(config) == PROJECT
+
+
+def test_the_routing_header_is_google_api_cores(clients: Any) -> None:
+    from google.api_core.gapic_v1 import routing_header
+
+    for name in (
+        NAME,
+        f"{NAME}/keys/0123456789abcdef0123456789abcdef01234567",
+        "projects/my-project/serviceAccounts/a+b c@x.iam.gserviceaccount.com/keys/Ab9",
+        f"{NAME}/keys/odd id",
+        f"{NAME}/keys/é",
+        f"{NAME}/keys/",
+        "/keys/abc",
+    ):
+        assert clients.keys.routing(name) == routing_header.to_grpc_metadata((("name", name),))

@@ -9,7 +9,9 @@ calling thread. gRPC runs a metadata plugin on a new thread per call, which was
 about half of a key's CreateServiceAccountKey + DeleteServiceAccountKey time on a
 local endpoint (bench/gcp.py), and a refresh failing in the plugin surfaced as
 UNAVAILABLE; in the interceptor it raises google-auth's own error in the caller,
-inside ``google_errors``. The token still travels only over the TLS channel."""
+inside ``google_errors``. The token still travels only over the TLS channel.
+A key lease's two calls skip ``IAMClient`` and add the same headers themselves
+(``keys``, keycalls.py)."""
 
 from __future__ import annotations
 

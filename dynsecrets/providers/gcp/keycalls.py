@@ -41,12 +41,14 @@ class KeyCalls:
     added here, in the calling thread)."""
 
     def __init__(self, clients: GoogleClients, channel: Any, target: str) -> None:
+        import grpc
         from google.api_core.gapic_v1 import routing_header
         from google.cloud.iam_admin_v1.services.iam.transports.base import DEFAULT_CLIENT_INFO
         from google.cloud.iam_admin_v1.types import iam
         from google.protobuf import empty_pb2
 
         self._clients = clients
+        self._rpc_error = grpc.RpcError
         self._url = f"https://{target}/{_SERVICE}"
         self._api_client = DEFAULT_CLIENT_INFO.to_grpc_metadata()
         self._routing = routing_header.to_grpc_metadata
@@ -63,20 +65,29 @@ class KeyCalls:
             response_deserializer=empty_pb2.Empty.FromString,
         )
 
-    def _call(self, rpc: Any, method: str, request: Any, name: str, timeout: float) -> Any:
-        import grpc
-        from google.api_core import exceptions
+    def routing(self, name: str) -> tuple[str, str]:
+        """google-api-core's routing header for ``name``. A key's name is its
+        account's (whose header google-api-core caches) and ``/keys/<hex id>``, which
+        URL-encoding leaves as it is: only the account's part is encoded."""
+        account, sep, key_id = name.rpartition("/keys/")
+        if sep and key_id.isascii() and key_id.isalnum():
+            header, value = self._routing((("name", account),))
+            return header, f"{value}/keys/{key_id}"
+        return self._routing((("name", name),))  # type: ignore[no-any-return]
 
+    def _call(self, rpc: Any, method: str, request: Any, name: str, timeout: float) -> Any:
         clients = self._clients
         headers: dict[str, str] = {}
         clients.refresh()
         # What AuthMetadataPlugin sends (token, quota project, metrics header).
         clients.credentials.before_request(clients.auth_request, method, self._url, headers)
-        metadata = [self._api_client, self._routing((("name", name),))]
+        metadata = [self._api_client, self.routing(name)]
         metadata.extend(headers.items())
         try:
             return rpc(request, timeout=timeout, metadata=metadata)
-        except grpc.RpcError as exc:  # as google-api-core's error_remapped_callable
+        except self._rpc_error as exc:  # as google-api-core's error_remapped_callable
+            from google.api_core import exceptions
+
             raise exceptions.from_grpc_error(exc) from exc
 
     def create_service_account_key(
