@@ -40,11 +40,12 @@ def crash_after(mount: Mount, n: int) -> list[str]:
         if len(seen) == n:
             raise Crash(name)
 
-    real_iam = clients.iam
+    class Proxy:
+        def __init__(self, real: Any) -> None:
+            self.real = real
 
-    class IAMProxy:
         def __getattr__(self, name: str) -> Callable[..., Any]:
-            fn = getattr(real_iam, name)
+            fn = getattr(self.real, name)
 
             def call(*args: Any, **kwargs: Any) -> Any:
                 result = fn(*args, **kwargs)
@@ -53,7 +54,8 @@ def crash_after(mount: Mount, n: int) -> list[str]:
 
             return call
 
-    clients.iam = IAMProxy()
+    clients.iam = Proxy(clients.iam)
+    clients.keys = Proxy(clients.keys)  # a key lease's create and delete (keycalls.py)
     real_request = clients.rest.request
 
     def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:

@@ -9,7 +9,9 @@ calling thread. gRPC runs a metadata plugin on a new thread per call, which was
 about half of a key's CreateServiceAccountKey + DeleteServiceAccountKey time on a
 local endpoint (bench/gcp.py), and a refresh failing in the plugin surfaced as
 UNAVAILABLE; in the interceptor it raises google-auth's own error in the caller,
-inside ``google_errors``. The token still travels only over the TLS channel."""
+inside ``google_errors``. The token still travels only over the TLS channel.
+A key lease's two calls skip ``IAMClient`` and add the same headers themselves
+(``keys``, keycalls.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...retry import remaining
-from .config import credentials_info, endpoint
+from .config import credentials_info, endpoint, root_project
 from .errors import google_errors, require_google
+from .keycalls import KeyCalls
 
 __all__ = ["SCOPE", "Clients", "GoogleClients", "call_timeout"]
 
@@ -130,6 +133,8 @@ class GoogleClients:
         self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca_bytes))
         channel = _bearer_channel(self.channel, self, target)
         self.iam = IAMClient(transport=IAMGrpcTransport(channel=channel))
+        #: A key lease's create and delete, without IAMClient's layers (keycalls.py).
+        self.keys = KeyCalls(self, self.channel, target)
         rest = AuthorizedSession(self.credentials, auth_request=self.auth_request)
         rest.trust_env = False
         rest.verify = ca or True
@@ -165,20 +170,30 @@ class Clients:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[Any, ...], GoogleClients] = {}
+        self._projects: dict[tuple[Any, ...], str | None] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def _key(config: Mapping[str, Any]) -> tuple[Any, ...]:
-        # Looked up on every issue and revoke: a tuple of the config's own strings
-        # hashes in O(1) (str caches its hash), where JSON + SHA-256 of the key file
-        # did not. The GoogleClients it maps to hold the same config anyway.
+        # Looked up on every plan, issue and revoke: a tuple of the config's own
+        # strings hashes in O(1) (str caches its hash), where JSON + SHA-256 of the
+        # key file did not. The GoogleClients it maps to hold the same config anyway.
         endpoints = config.get("endpoints") or {}
-        return (
-            config.get("credentials"),
-            config.get("ca_bundle"),
-            config.get("project"),
-            tuple(sorted((str(k), str(v)) for k, v in endpoints.items())),
-        )
+        try:
+            where: Any = frozenset(endpoints.items())  # service -> URL, both str
+        except TypeError:
+            where = tuple(sorted((str(k), str(v)) for k, v in endpoints.items()))
+        return (config.get("credentials"), config.get("ca_bundle"), config.get("project"), where)
+
+    def project(self, config: Mapping[str, Any]) -> str | None:
+        """``root_project(config)``, the key file parsed once per config (every key
+        lease's plan names it)."""
+        key = self._key(config)
+        try:
+            return self._projects[key]
+        except KeyError:
+            found = self._projects[key] = root_project(config)
+            return found
 
     def get(self, config: Mapping[str, Any]) -> GoogleClients:
         key = self._key(config)
@@ -193,3 +208,4 @@ class Clients:
             for clients in self._cache.values():
                 clients.close()
             self._cache.clear()
+            self._projects.clear()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from ...errors import MissingDependency, PermanentProviderError, TransientProviderError
 
@@ -85,60 +83,79 @@ def _caused_by(
     return False
 
 
-@contextmanager
-def google_errors(operation: str) -> Iterator[None]:
+class google_errors:  # lower case: used as the function it was, ``with google_errors(op):``
     """Map every Google SDK or transport exception raised inside to a dynsecrets
-    error naming ``operation``."""
+    error naming ``operation``. A class, not a generator: it is entered around
+    every call, and only an exception needs the SDKs' exception classes."""
+
+    __slots__ = ("operation",)
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        mapped = _mapped(self.operation, exc)
+        if mapped is None:
+            return False
+        raise mapped from exc
+
+
+def _mapped(operation: str, exc: Exception) -> Exception | None:
+    """What ``exc`` becomes inside ``google_errors(operation)``; None: itself."""
     import requests
     from google.api_core import exceptions as gx
     from google.auth import exceptions as ax
 
-    try:
-        yield
-    except gx.GoogleAPICallError as exc:
+    if isinstance(exc, gx.GoogleAPICallError):
         grpc_code = exc.grpc_status_code
         status = (
             grpc_code.name if grpc_code is not None else _HTTP_STATUS.get(int(exc.code or 0), "")
         )
         status = status or ("INTERNAL" if int(exc.code or 0) >= 500 else "INVALID_ARGUMENT")
-        raise status_error(operation, status, str(exc.message or "")[:300]) from exc
-    except gx.RetryError as exc:  # pragma: no cover (we pass retry=None)
-        raise status_error(operation, "DEADLINE_EXCEEDED") from exc
-    except ax.RefreshError as exc:
+        return status_error(operation, status, str(exc.message or "")[:300])
+    if isinstance(exc, gx.RetryError):  # pragma: no cover (we pass retry=None)
+        return status_error(operation, "DEADLINE_EXCEEDED")
+    if isinstance(exc, ax.RefreshError):
         # The token endpoint refused the key (invalid_grant: deleted or disabled key,
         # wrong account): permanent. google-auth marks 5xx and 429 answers retryable.
         code = "UNAVAILABLE" if getattr(exc, "retryable", False) else "UNAUTHENTICATED"
-        raise status_error(f"{operation} (token refresh)", code) from exc
-    except ax.DefaultCredentialsError as exc:
-        raise PermanentProviderError(
+        return status_error(f"{operation} (token refresh)", code)
+    if isinstance(exc, ax.DefaultCredentialsError):
+        return PermanentProviderError(
             f"Google {operation}: no usable credentials ({exc}); set config credentials",
             operation=operation,
             code="NoCredentials",
-        ) from exc
-    except (ax.TransportError, requests.RequestException) as exc:
+        )
+    if isinstance(exc, (ax.TransportError, requests.RequestException)):
         if _caused_by(exc, (requests.exceptions.SSLError, ssl.SSLCertVerificationError)):
-            raise PermanentProviderError(
+            return PermanentProviderError(
                 f"Google {operation}: TLS verification failed; check config ca_bundle",
                 operation=operation,
                 code="TLS",
-            ) from exc
+            )
         if _refused(exc):
             # Nothing listens there: a wrong endpoint, not a blip. Fail at once
             # instead of spending the operation's deadline on retries.
-            raise PermanentProviderError(
+            return PermanentProviderError(
                 f"Google {operation}: connection refused; check config endpoints",
                 operation=operation,
                 code="ConnectionRefused",
-            ) from exc
-        raise TransientProviderError(
+            )
+        return TransientProviderError(
             f"Google {operation}: cannot reach the endpoint ({type(exc).__name__})",
             operation=operation,
             code="UNAVAILABLE",
-        ) from exc
-    except ax.GoogleAuthError as exc:
-        raise PermanentProviderError(
+        )
+    if isinstance(exc, ax.GoogleAuthError):
+        return PermanentProviderError(
             f"Google {operation}: {type(exc).__name__}", operation=operation, code="AUTH"
-        ) from exc
+        )
+    return None
 
 
 def check_response(response: Any, operation: str, *, ok_statuses: tuple[str, ...] = ()) -> Any:

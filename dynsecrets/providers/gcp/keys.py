@@ -31,6 +31,7 @@ from ...providers.base import Issued, KnownLease
 from ...retry import RetryPolicy
 from .clients import GoogleClients, call_timeout
 from .errors import google_errors
+from .keycalls import stamp_seconds
 from .reconcile import SKEW, list_user_keys, sweep
 from .reconcile import delete_key as _delete
 
@@ -56,11 +57,11 @@ class KeyLedger:
     def google_now(self) -> float:
         return time.time() + self.offset
 
-    def learn(self, key: Any, local: float) -> None:
-        stamp = key.valid_after_time  # proto-plus converts on every access: once
+    def learn(self, stamp: float | None, local: float) -> None:
+        """``stamp``: a new key's valid_after_time (epoch seconds), seen at ``local``."""
         if stamp:
             # Whole seconds on Google's side: keep the offset within a second.
-            seen = stamp.timestamp() - local
+            seen = stamp - local
             if abs(seen - self.offset) > 1.0:
                 self.offset = seen
 
@@ -126,8 +127,12 @@ def _create_one(
     plan: Mapping[str, Any],
     now: Any,
 ) -> Any | None:
-    """The new key, or None when the account is full (FAILED_PRECONDITION)."""
+    """The new key (a raw ``ServiceAccountKey``), or None when the account is full
+    (FAILED_PRECONDITION)."""
     started: list[float] = []
+    name = _name(email)
+    key_type = KEY_TYPES[plan["key_type"]]
+    algorithm = KEY_ALGORITHMS[plan["key_algorithm"]]
 
     def once() -> Any:
         if started:
@@ -136,19 +141,12 @@ def _create_one(
             # process's other creates out of the window).
             sweep(clients, retry, ledger, email, started[-1], plan)
         started.append(now())
-        clients.ensure_token("CreateServiceAccountKey")
-        with google_errors("CreateServiceAccountKey"):
-            key = clients.iam.create_service_account_key(
-                request={
-                    "name": _name(email),
-                    "private_key_type": KEY_TYPES[plan["key_type"]],
-                    "key_algorithm": KEY_ALGORITHMS[plan["key_algorithm"]],
-                },
-                retry=None,
-                timeout=call_timeout(),
+        with google_errors("CreateServiceAccountKey"):  # token refresh included
+            key = clients.keys.create_service_account_key(
+                name, key_type, algorithm, timeout=call_timeout()
             )
         ledger.add(key.name, plan["lease_id"])
-        ledger.learn(key, time.time())
+        ledger.learn(stamp_seconds(key), time.time())
         return key
 
     try:

@@ -233,7 +233,7 @@ class GCPProvider(Provider):
             "key_type": options.get("key_type") or "TYPE_GOOGLE_CREDENTIALS_FILE",
             # Google's clock, not the engine's: compared with keys' valid_after_time.
             "not_before": self.ledger.google_now(),
-            "project": root_project(config),
+            "project": self.clients.project(config),
         }
 
     def issue(

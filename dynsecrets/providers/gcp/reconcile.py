@@ -68,12 +68,9 @@ def list_user_keys(clients: GoogleClients, email: str) -> list[Any]:
 
 
 def delete_key(clients: GoogleClients, key_name: str) -> None:
-    clients.ensure_token("DeleteServiceAccountKey")
     try:
-        with google_errors("DeleteServiceAccountKey"):
-            clients.iam.delete_service_account_key(
-                name=key_name, retry=None, timeout=call_timeout()
-            )
+        with google_errors("DeleteServiceAccountKey"):  # token refresh included
+            clients.keys.delete_service_account_key(key_name, timeout=call_timeout())
     except DynSecretsError as exc:
         if getattr(exc, "code", None) != "NOT_FOUND":  # gone already: success
             raise
