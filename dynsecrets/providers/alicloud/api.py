@@ -1,7 +1,12 @@
 """The V2.0 SDK clients built from a mount's config, and the one way the provider
 calls them: ``api.call("CreateUser", {"UserName": ...})`` with Alibaba's own action
 and parameter names, the error mapping, and timeouts bounded by the operation's
-deadline. The SDK's own retries stay off (its default): ours run inside that deadline."""
+deadline. The SDK's own retries stay off (its default): ours run inside that deadline.
+
+Calls go through the SDK's documented generic ``call_api`` with the Params and query
+its typed ``<action>_with_options`` methods would build (tests compare the two for
+every action called here): the request and response models are skipped (their
+from_map/to_map per call), the SDK's signing, credentials, TLS and pool are not."""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from .errors import import_sdk, map_error, sdk_errors
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
-#: RAM actions whose SDK method name is not the plain snake case of the action.
+#: RAM actions whose SDK method name is not the plain snake case of the action (an
+#: action is called only if the SDK has a typed method for it).
 _METHODS = {
     "GetUserMFAInfo": "get_user_mfainfo",
     "UnbindMFADevice": "unbind_mfadevice",
@@ -125,10 +131,12 @@ class Api:
 
     def attempt(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One action, one attempt (a create that must be reconciled before a retry)."""
-        # Everything resolved once (SDK modules, method, request class, client): per
-        # call this costs what a direct SDK call costs, plus the deadline's timeouts.
+        # The SDK's generic call (``call_api``), as its typed methods make it, with the
+        # Params each typed method builds resolved once per action: no request or
+        # response models, so no from_map/to_map per call; signing (ACS3-HMAC-SHA256),
+        # credentials, TLS and the connection pool are the SDK's, as before.
         sdk = _sdk()
-        service, method_name, request_cls = _action(action)
+        service, params_model = _action(action)
         client = self._client.get(service)
         if client is None:
             ak, sk = self._keys
@@ -137,20 +145,9 @@ class Api:
                 service, self.config, access_key=ak, secret_key=sk, cache=ak is None
             )
             self._client[service] = client
-        left = remaining()
-        # Bound each HTTP call by what is left of the operation's deadline.
-        connect = CONNECT_TIMEOUT if left is None else max(0.05, min(CONNECT_TIMEOUT, left))
-        read = READ_TIMEOUT if left is None else max(0.05, min(READ_TIMEOUT, left))
-        runtime = sdk.RuntimeOptions(
-            connect_timeout=int(connect * 1000), read_timeout=int(read * 1000)
-        )
-        method = getattr(client, method_name)
+        request = sdk.OpenApiRequest(query=None if params is None else _query(params))
         try:
-            if request_cls is None:
-                response = method(runtime)
-            else:
-                response = method(request_cls().from_map(params), runtime)
-            out: dict[str, Any] = response.body.to_map()
+            out: dict[str, Any] = client.call_api(params_model, request, _runtime(sdk))["body"]
         except sdk.errors as exc:
             raise map_error(exc, action) from exc
         observers = self.clients.observers
@@ -164,16 +161,25 @@ class _Sdk:
     """The SDK classes the calls need, imported once, on first use."""
 
     def __init__(self) -> None:
+        from alibabacloud_tea_openapi.utils import Utils
+        from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
         from darabonba.runtime import RuntimeOptions
 
-        self.Config, self.RamClient, self.ram_models, self.StsClient, self.sts_models = import_sdk()
+        self.Config, self.RamClient, _, self.StsClient, _ = import_sdk()
+        self.OpenApiRequest, self.Params = OpenApiRequest, Params
         self.RuntimeOptions = RuntimeOptions
+        self.flatten = Utils.query
         self.errors = sdk_errors()
 
 
 _loaded: _Sdk | None = None
-#: action -> (service, SDK method name, request class or None for no-parameter calls)
-_actions: dict[str, tuple[str, str, Any]] = {}
+#: action -> (service, the SDK's Params for it), made once per action
+_actions: dict[str, tuple[str, Any]] = {}
+#: The RuntimeOptions of every call with more than READ_TIMEOUT left, made once.
+_default_runtime: Any = None
+#: What every RAM (2015-05-01) and STS (2015-04-01) action of the V2.0 SDK sends: its
+#: typed methods build these Params; tests check each action we call against them.
+_VERSIONS = {"ram": "2015-05-01", "sts": "2015-04-01"}
 
 
 def _sdk() -> _Sdk:
@@ -183,16 +189,48 @@ def _sdk() -> _Sdk:
     return _loaded
 
 
-def _action(action: str) -> tuple[str, str, Any]:
+def _action(action: str) -> tuple[str, Any]:
     found = _actions.get(action)
     if found is None:
         sdk = _sdk()
         service = "sts" if action in _STS_ACTIONS else "ram"
-        models = sdk.sts_models if service == "sts" else sdk.ram_models
-        found = (
-            service,
-            f"{_snake(action)}_with_options",
-            getattr(models, f"{action}Request", None),
+        cls = sdk.StsClient if service == "sts" else sdk.RamClient
+        if not hasattr(cls, f"{_snake(action)}_with_options"):
+            raise AttributeError(f"the Alibaba {service} SDK has no action {action}")
+        params = sdk.Params(
+            action=action,
+            version=_VERSIONS[service],
+            protocol="HTTPS",
+            pathname="/",
+            method="POST",
+            auth_type="AK",
+            style="RPC",
+            req_body_type="formData",
+            body_type="json",
         )
-        _actions[action] = found
+        found = _actions.setdefault(action, (service, params))
     return found
+
+
+def _query(params: Mapping[str, Any]) -> dict[str, str]:
+    """The query the typed methods send: each value as text (the SDK's flattening for
+    anything nested), nothing for None."""
+    for value in params.values():
+        if type(value) is not str:
+            return dict(_sdk().flatten(dict(params)))
+    return dict(params)
+
+
+def _runtime(sdk: _Sdk) -> Any:
+    """Timeouts bounded by what is left of the operation's deadline."""
+    global _default_runtime
+    left = remaining()
+    if left is None or left >= READ_TIMEOUT:
+        if _default_runtime is None:  # the SDK reads it and never changes it: one for all
+            _default_runtime = sdk.RuntimeOptions(
+                connect_timeout=int(CONNECT_TIMEOUT * 1000), read_timeout=int(READ_TIMEOUT * 1000)
+            )
+        return _default_runtime
+    connect = max(0.05, min(CONNECT_TIMEOUT, left))
+    read = max(0.05, left)
+    return sdk.RuntimeOptions(connect_timeout=int(connect * 1000), read_timeout=int(read * 1000))

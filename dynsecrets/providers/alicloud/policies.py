@@ -5,6 +5,7 @@ RAM's own rules before anything is created."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -53,11 +54,17 @@ def check_inline(text: str) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
-def inline_documents(stored: str | None) -> list[str]:
-    """The stored list as one compact JSON text per policy (what CreatePolicy takes)."""
+def inline_documents(stored: str | None) -> tuple[str, ...]:
+    """The stored list as one compact JSON text per policy (what CreatePolicy takes).
+    Parsed once per stored text: every issue of a role would parse the same JSON."""
     if not stored:
-        return []
-    return [json.dumps(d, separators=(",", ":")) for d in json.loads(stored)]
+        return ()
+    return _documents(stored)
+
+
+@functools.lru_cache(maxsize=256)
+def _documents(stored: str) -> tuple[str, ...]:
+    return tuple(json.dumps(d, separators=(",", ":")) for d in json.loads(stored))
 
 
 def _one_remote(item: Mapping[str, Any]) -> str:
