@@ -184,3 +184,12 @@ def test_queries_by_state_use_the_partial_indexes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a lease state"):
         store.list_leases(state="active' OR 1=1 --")
     store.close()
+
+
+def test_wal_checkpoints_are_spaced_and_the_file_cut_back(tmp_path: Path) -> None:
+    from dynsecrets.store.sqlite import WAL_CHECKPOINT_PAGES
+
+    store = SQLiteStore(tmp_path / "s.db")
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
+    assert store._db.execute("PRAGMA journal_size_limit").fetchone()[0] == 16 << 20
+    store.close()
