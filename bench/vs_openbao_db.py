@@ -5,6 +5,7 @@ the creation statement alone on one open connection."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import time
@@ -76,19 +77,20 @@ def _threads(n: int, threads: int, fn: Callable[[], Any]) -> float:
 
 
 def _interleaved(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
-    """One call of each in turn, ``n`` rounds, the order rotating every round; each
-    one's rate from the time spent in its own calls. At one thread this measures all
-    of them under the same load: blocks of ``n`` one after another let a change of
-    this shared machine's load in between fall on one side only, and whoever ran
-    right after OpenBao's block or PostgreSQL's checkpoint paid for it."""
-    keys = list(fns)
-    spent = dict.fromkeys(keys, 0.0)
+    """One call of each in turn, ``n`` rounds, each round in the next of every order
+    (so each follows each other as often, and none is charged more than the others
+    for what one leaves running after its reply); each one's rate from the time spent
+    in its own calls. At one thread this measures all of them under the same load:
+    blocks of ``n`` one after another let a change of this shared machine's load in
+    between fall on one side only."""
+    orders = list(itertools.permutations(fns))
+    spent = dict.fromkeys(fns, 0.0)
     for i in range(n):
-        for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
+        for key in orders[i % len(orders)]:
             start = time.perf_counter()
             fns[key]()
             spent[key] += time.perf_counter() - start
-    return {key: n / spent[key] for key in keys}
+    return {key: n / spent[key] for key in fns}
 
 
 class _Floor:
