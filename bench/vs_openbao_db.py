@@ -5,6 +5,7 @@ the creation statement alone on one open connection."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import time
@@ -75,6 +76,23 @@ def _threads(n: int, threads: int, fn: Callable[[], Any]) -> float:
         return n / (time.perf_counter() - start)
 
 
+def _interleaved(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """One call of each in turn, ``n`` rounds, each round in the next of every order
+    (so each follows each other as often, and none is charged more than the others
+    for what one leaves running after its reply); each one's rate from the time spent
+    in its own calls. At one thread this measures all of them under the same load:
+    blocks of ``n`` one after another let a change of this shared machine's load in
+    between fall on one side only."""
+    orders = list(itertools.permutations(fns))
+    spent = dict.fromkeys(fns, 0.0)
+    for i in range(n):
+        for key in orders[i % len(orders)]:
+            start = time.perf_counter()
+            fns[key]()
+            spent[key] += time.perf_counter() - start
+    return {key: n / spent[key] for key in fns}
+
+
 class _Floor:
     """The creation statement alone, on one open connection, with nothing around it:
     what PostgreSQL itself takes per login (mostly hashing the new password with
@@ -127,16 +145,28 @@ def database(bao: Path, pg: str, *, n: int, prefix_n: int, repeats: int) -> dict
             for _ in range(2):  # warm both: connections, plans, pools
                 server.ok("GET", "database/creds/r")
                 mount.issue("r")
-            for _ in range(repeats):
-                for threads in (1, 8):  # alternating, so the same noise hits both
-                    rates[f"bao_{threads}"].append(
-                        _threads(n, threads, lambda: server.ok("GET", "database/creds/r"))
+            for rep in range(repeats):
+                one = _interleaved(
+                    n,
+                    {
+                        "bao_1": lambda: server.ok("GET", "database/creds/r"),
+                        "ds_1": lambda: mount.issue("r"),
+                        "floor_1": floor.login,
+                    },
+                )
+                for key, rate in one.items():
+                    rates[key].append(rate)
+                server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")
+                engine.revoke_prefix("pg/")
+                # 8 threads: blocks, alternating which goes first.
+                for who in ("bao", "ds") if rep % 2 == 0 else ("ds", "bao"):
+                    rates[f"{who}_8"].append(
+                        _threads(n, 8, lambda: server.ok("GET", "database/creds/r"))
+                        if who == "bao"
+                        else _threads(n, 8, lambda: mount.issue("r"))
                     )
-                    rates[f"ds_{threads}"].append(_threads(n, threads, lambda: mount.issue("r")))
-                    if threads == 1:
-                        rates["floor_1"].append(_threads(n, 1, floor.login))
-                    server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")
-                    engine.revoke_prefix("pg/")
+                server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")
+                engine.revoke_prefix("pg/")
                 _threads(prefix_n, 8, lambda: server.ok("GET", "database/creds/r"))
                 start = time.perf_counter()
                 server.ok("PUT", "sys/leases/revoke-prefix/database/creds/r")

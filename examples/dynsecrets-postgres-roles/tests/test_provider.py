@@ -4,6 +4,7 @@ its entry point exactly as a user's installation would find it."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from dynsecrets_postgres_roles import PostgresRolesProvider, render
+from dynsecrets_postgres_roles.sql import compose
 
 from dynsecrets import Engine, Lease, ManualClock, Mount, ProviderRegistry
 from dynsecrets.errors import DynSecretsError, PermanentProviderError, ValidationError
@@ -250,6 +252,60 @@ def test_values_cannot_inject_sql(admin: Any, hostile: str) -> None:
         admin.execute(render("DROP ROLE IF EXISTS {{name}}", {"name": hostile}))
     assert admin.execute("SELECT to_regclass('pr_canary')").fetchone()[0] is not None
     assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'postgres'").fetchone()
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        'x"; DROP TABLE pr_canary; --',
+        "x' OR '1'='1",
+        "Robert'); DROP ROLE postgres;--",
+        "a\\b",
+        "ünï",
+    ],
+)
+def test_composed_scripts_cannot_be_injected_either(admin: Any, hostile: str) -> None:
+    # What the provider sends: statements quoted by libpq, joined into one query.
+    admin.execute("CREATE TABLE IF NOT EXISTS pr_canary (x int)")
+    values = {"name": hostile, "password": hostile, "expiration": "2099-01-01"}
+    script = compose(
+        admin,
+        [
+            ("CREATE ROLE {{name}} PASSWORD {{password}} VALID UNTIL {{expiration}}", values),
+            ("COMMENT ON ROLE {{name}} IS {{password}}", values),
+        ],
+    )
+    try:
+        admin.execute(script)
+        row = admin.execute(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+            (hostile,),
+        ).fetchone()
+        assert row == (hostile,)  # exactly that name, exactly that comment
+    finally:
+        admin.execute(compose(admin, [("DROP ROLE IF EXISTS {{name}}", values)]))
+    assert admin.execute("SELECT to_regclass('pr_canary')").fetchone()[0] is not None
+    with pytest.raises(ValueError, match="NUL"):  # libpq would cut the value short
+        compose(
+            admin, [("ALTER ROLE {{name}} PASSWORD {{password}}", {**values, "password": "a\x00b"})]
+        )
+
+
+def test_names_and_sessions(db: Mount, engine: Engine) -> None:
+    db.write_role("app", creation_statements=CREATE)
+    names = set()
+    for _ in range(8):  # past psycopg's default prepare threshold (5)
+        lease = db.issue("app")
+        names.add(lease.data["username"])
+        assert re.fullmatch(r"dyn_app_[a-z0-9]{12}", lease.data["username"])
+        engine.revoke(lease.lease_id)
+    assert len(names) == 8
+    # Nothing is prepared: every statement is DDL or a one-off, and a prepared revoke
+    # query cost a DEALLOCATE ALL after each DROP.
+    (pool,) = db.provider._pools.values()
+    with pool.connection() as conn:
+        assert conn.prepare_threshold is None
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
 
 
 def test_hostile_role_names_never_reach_sql(db: Mount) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import secrets
 import string
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 from dynsecrets import Field, Issued, IssueRequest, ManagedIdentity, Provider, Schema
 from dynsecrets.errors import PermanentProviderError, TransientProviderError
 
-from .sql import PLACEHOLDER, check_idle, render, script, tag_of
+from .sql import PLACEHOLDER, check_idle, compose, tag_of
 
 NAME_LIMIT = 63  # PostgreSQL truncates identifiers at 63 bytes (NAMEDATALEN - 1)
 RANDOM_LEN = 12
+_ALPHABET = string.ascii_lowercase + string.digits
 KNOWN = frozenset({"name", "password", "expiration"})
 COMMENT_PREFIX = "dynsecrets"
 
@@ -28,6 +29,21 @@ DEFAULT_REVOKE = [
     "DROP OWNED BY {{name}}",
     "DROP ROLE IF EXISTS {{name}}",
 ]
+
+
+def _expiration(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(at))
+
+
+def _random_part() -> str:
+    """RANDOM_LEN characters of [a-z0-9], uniformly: one draw, not one per character."""
+    n = secrets.randbelow(len(_ALPHABET) ** RANDOM_LEN)
+    out = []
+    for _ in range(RANDOM_LEN):
+        n, i = divmod(n, len(_ALPHABET))
+        out.append(_ALPHABET[i])
+    return "".join(out)
+
 
 # SQLSTATE classes worth retrying: connection failures, lock and serialization
 # conflicts, resource exhaustion, operator intervention (a restart).
@@ -147,6 +163,10 @@ class PostgresRolesProvider(Provider):
                         "password": config.get("password") or None,
                         "connect_timeout": 10,
                         "autocommit": True,
+                        # Every statement is DDL or a one-off: nothing worth preparing,
+                        # and a prepared revoke query was deallocated (DEALLOCATE ALL, a
+                        # round trip) by psycopg after every DROP.
+                        "prepare_threshold": None,
                         # Names our sessions in pg_stat_activity, for operators.
                         "application_name": "dynsecrets-postgres-roles",
                     },
@@ -178,6 +198,7 @@ class PostgresRolesProvider(Provider):
                     password=config.get("password") or None,
                     connect_timeout=10,
                     autocommit=True,
+                    prepare_threshold=None,
                 )
             try:
                 with self._errors(operation):
@@ -187,8 +208,14 @@ class PostgresRolesProvider(Provider):
             self._pool(config)
             return
         try:
-            with self._errors(operation), pool.connection(timeout=10) as conn:
-                yield conn
+            # getconn/putconn, not pool.connection(): its ``with conn`` only commits or
+            # rolls back, and these connections are in autocommit.
+            with self._errors(operation):
+                conn = pool.getconn(timeout=10)
+                try:
+                    yield conn
+                finally:
+                    pool.putconn(conn)
         except PoolTimeout as exc:
             # The pool could not get a connection: the server is down or refuses us.
             raise TransientProviderError(
@@ -209,9 +236,7 @@ class PostgresRolesProvider(Provider):
 
     # -- plan: every name chosen before any database call --------------------------------------
     def plan(self, config: Mapping[str, Any], request: IssueRequest) -> dict[str, Any]:
-        rnd = "".join(
-            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(RANDOM_LEN)
-        )
+        rnd = _random_part()
         role_part = re.sub(r"[^a-z0-9_]", "_", request.role_name.lower())
         room = NAME_LIMIT - len("dyn__") - RANDOM_LEN
         # The statements travel in the plan: the role may be edited or deleted while
@@ -229,11 +254,10 @@ class PostgresRolesProvider(Provider):
         self, config: Mapping[str, Any], request: IssueRequest, plan: Mapping[str, Any]
     ) -> Issued:
         password = secrets.token_urlsafe(24)
-        expires = dt.datetime.fromtimestamp(request.now + request.ttl, tz=dt.timezone.utc)
         values = {
             "name": plan["username"],
             "password": password,
-            "expiration": expires.strftime("%Y-%m-%d %H:%M:%S+00"),
+            "expiration": _expiration(request.now + request.ttl),
         }
 
         # Tag the login so tidy can find what this store's mount made:
@@ -250,14 +274,15 @@ class PostgresRolesProvider(Provider):
                 if attempts > 1 and tag_of(conn, plan["username"]) == comment:
                     return  # an earlier attempt committed and only its reply was lost
                 conn.execute(
-                    script(
+                    compose(
+                        conn,
                         [
-                            *(render(s, values) for s in request.role["creation_statements"]),
-                            render(
+                            *((s, values) for s in request.role["creation_statements"]),
+                            (
                                 "COMMENT ON ROLE {{name}} IS {{comment}}",
                                 {"name": plan["username"], "comment": comment},
                             ),
-                        ]
+                        ],
                     )
                 )
 
@@ -282,17 +307,12 @@ class PostgresRolesProvider(Provider):
         revocation: Mapping[str, Any],
         expires_at: float,
     ) -> None:
-        expires = dt.datetime.fromtimestamp(expires_at, tz=dt.timezone.utc)
-        values = {
-            "name": plan["username"],
-            "password": "",
-            "expiration": expires.strftime("%Y-%m-%d %H:%M:%S+00"),
-        }
+        values = {"name": plan["username"], "password": "", "expiration": _expiration(expires_at)}
         statements = plan.get("renew_statements") or DEFAULT_RENEW
 
         def run() -> None:
             with self._connect(config, "renew") as conn:
-                conn.execute(script([render(s, values) for s in statements]))
+                conn.execute(compose(conn, [(s, values) for s in statements]))
 
         self._call(run)
 
@@ -320,7 +340,7 @@ class PostgresRolesProvider(Provider):
                 ).fetchone()
                 if found is None:
                     return  # never created, or already dropped: revoked
-                conn.execute(script([render(s, values) for s in statements]))
+                conn.execute(compose(conn, [(s, values) for s in statements]))
 
         self._call(run)
 
@@ -333,8 +353,14 @@ class PostgresRolesProvider(Provider):
         new = {**config, "password": secrets.token_urlsafe(32)}
         with self._connect(config, "rotate_root") as conn:
             conn.execute(
-                render(
-                    "ALTER ROLE CURRENT_USER PASSWORD {{password}}", {"password": new["password"]}
+                compose(
+                    conn,
+                    [
+                        (
+                            "ALTER ROLE CURRENT_USER PASSWORD {{password}}",
+                            {"password": new["password"]},
+                        )
+                    ],
                 )
             )
         persist(new)
