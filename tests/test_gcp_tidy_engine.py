@@ -137,3 +137,36 @@ def test_another_stores_accounts_are_foreign(google: FakeGoogle) -> None:
         again = two.mount("gcp").tidy(dry_run=False)
         assert theirs in {i.id for i in again.foreign} and again.deleted == ()
         assert theirs in google.state.accounts
+
+
+def test_tidy_looks_in_every_project_a_roleset_uses(
+    google: FakeGoogle, tmp_path: Path, no_rollback: None
+) -> None:
+    """A roleset in another project than the config's: tidy lists that project too,
+    keeps the roleset's account there and finds an orphan there."""
+    other = "other-project-2"
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    google.add_resource("b/data-bucket")
+    google.add_resource(f"projects/{other}")
+    elsewhere = {**ROLESET, "project": other}
+    with Engine.open(url, key=key, clock=ManualClock(time.time())) as engine:
+        mount = engine.enable("gcp", "gcp")
+        mount.configure(**google.config())
+        mount.write_role("home", **ROLESET)
+        mount.write_role("away", **elsewhere)
+        away = mount.read_role("away")["service_account_email"]
+        assert away.endswith(f"@{other}.iam.gserviceaccount.com")
+        crash_after(mount, 3)  # created and bound, then died
+        with pytest.raises(Crash):
+            mount.write_role("lost", **elsewhere)
+        [row] = engine.leases("gcp/role-ops/")
+        engine.store.delete_lease(row.lease_id)  # the record is lost
+        [lost] = {e for e in _ds(google) if other in e} - {away}
+        report = mount.tidy(dry_run=False)
+        assert report.scanned == 3 and [i.id for i in report.orphans] == [lost]
+        assert report.deleted == (lost,)
+        assert _ds(google) == {
+            mount.read_role("home")["service_account_email"],
+            away,
+        }

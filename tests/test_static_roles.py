@@ -411,3 +411,19 @@ def store_lease(lease_id: str, now: float) -> Any:
     from dynsecrets.store.base import LeaseRecord
 
     return LeaseRecord(lease_id, "fake", "app", "active", {}, None, now, now, now, now)
+
+
+def test_providers_see_the_mounts_roles_without_the_engines_rows(
+    fake_mount: Mount, cloud: FakeCloud
+) -> None:
+    """``ProviderContext.roles``: the roles a user wrote, read-only; not the rows the
+    engine keeps in the same table (a static role's state, a root rotation's)."""
+    fake_mount.write_role("r1")
+    fake_mount.static.write("app", username="app", rotation_period="1h")
+    names = fake_mount.engine.store.list_roles("fake")
+    assert any("/" in n for n in names), names  # the engine's own rows are there
+    roles = fake_mount.provider.context.roles
+    assert roles is not None
+    seen = roles("fake")
+    assert set(seen) == {"app", "r1"}  # the fixture's role and ours
+    assert seen["r1"] == fake_mount.read_role("r1").fields

@@ -9,7 +9,8 @@ id exists only after they are made").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..models import LeaseState
 from ..providers.base import KnownLease
@@ -17,7 +18,7 @@ from ..providers.base import KnownLease
 if TYPE_CHECKING:
     from .core import Core
 
-__all__ = ["known_leases"]
+__all__ = ["known_leases", "known_roles"]
 
 #: Claim owners of issuers start with this (``claims.new_owner("issuer")``).
 _ISSUER = "issuer:"
@@ -42,4 +43,17 @@ def known_leases(core: Core, mount: str) -> list[KnownLease]:
             rec.state == LeaseState.PENDING and owner.startswith(_ISSUER) and owner != core.issuer
         )
         out.append(KnownLease(rec.lease_id, rec.role, rec.plan, rec.revocation, in_flight))
+    return out
+
+
+def known_roles(core: Core, mount: str) -> dict[str, Mapping[str, Any]]:
+    """The mount's stored roles by name (the engine's own rows, whose names are not
+    role names, left out). For tidy: one read per role, and tidy is rare."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for name in core.store.list_roles(mount):
+        if "/" in name:  # "static-roles/x", "config/root-rotation": the engine's rows
+            continue
+        fields = core.store.get_role(mount, name)
+        if fields is not None:
+            out[name] = fields
     return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MountNotConfigured, MountNotFound, ValidationError
 from ..providers.base import Provider, ProviderContext
 from ..retry import RetryPolicy, operation_deadline
-from .accounting import known_leases
+from .accounting import known_leases, known_roles
 from .claims import Heartbeat, new_owner
 from .events import Events
 from .limiter import Limiter
@@ -93,6 +93,7 @@ class Core:
                         retry=self.retry,
                         store_id=self.store_id,
                         leases=functools.partial(known_leases, self),
+                        roles=functools.partial(known_roles, self),
                     )
                 )
                 self._providers[rec.path] = provider

@@ -33,7 +33,9 @@ class ProviderContext:
     """What the engine lends a provider: a clock, a retry policy on that clock, and
     the id of the store, which the provider tags every identity it creates with so
     that tidy never touches another store's identities; ``leases(mount)``, the
-    store's view of a mount's leases for reconciling (docs/plugins.md)."""
+    store's view of a mount's leases for reconciling (docs/plugins.md); and
+    ``roles(mount)``, the mount's stored roles by name (read-only: where tidy
+    should look, e.g. each GCP roleset's project)."""
 
     clock: Clock = attrs.field(factory=SystemClock)
     retry: RetryPolicy = attrs.field(
@@ -41,6 +43,7 @@ class ProviderContext:
     )
     store_id: str = ""
     leases: Callable[[str], Sequence[KnownLease]] | None = None
+    roles: Callable[[str], Mapping[str, Mapping[str, Any]]] | None = None
 
 
 @attrs.frozen(eq=False)  # never compared; skips generated __eq__/__hash__

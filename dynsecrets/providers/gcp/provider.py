@@ -327,14 +327,23 @@ class GCPProvider(Provider):
         )
 
     def list_managed(self, config: Mapping[str, Any], mount: str) -> list[ManagedIdentity]:
-        # Roleset accounts, owned by their roleset (the engine checks the role).
-        project = root_project(config)
-        if not project:
+        # Roleset accounts, owned by their roleset (the engine checks the role), in
+        # the config's project and every project a roleset uses.
+        roles = self.context.roles(mount) if self.context.roles is not None else {}
+        named = [root_project(config)] + [
+            r.get("project") for r in roles.values() if r.get("kind", ROLESET) == ROLESET
+        ]
+        projects = {str(p) for p in named if p}
+        if not projects:
             raise ValidationError(
                 "project", "tidy lists the rolesets' accounts in the config's project; set it"
             )
         clients = self.clients.get(config)
-        return tidy.roleset_accounts(clients, self.context.retry, project, mount)
+        return [
+            identity
+            for project in sorted(projects)
+            for identity in tidy.roleset_accounts(clients, self.context.retry, project, mount)
+        ]
 
     def delete_managed(self, config: Mapping[str, Any], identity: ManagedIdentity) -> None:
         tidy.delete_roleset_account(self.clients.get(config), self.context.retry, identity)
