@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,10 +54,12 @@ def _check_consistent(engine: Engine, google: FakeGoogle) -> list[str]:
     return list(accounts)
 
 
-@pytest.mark.parametrize("after", range(1, 18))
-def test_crash_during_rotate(
-    google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
-) -> None:
+def _crash_midway(
+    google: FakeGoogle, tmp_path: Path, after: int, change: Callable[[Mount], object]
+) -> tuple[str, ManualClock, str, list[Any]] | None:
+    """A roleset with two live key leases, then ``change`` dies after ``after`` cloud
+    calls. Returns (store url, clock, old account, live leases), or None when
+    ``change`` needed fewer calls (nothing to crash)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     clock = ManualClock(time.time())
     engine, mount = _setup(url, google, clock)
@@ -65,28 +69,45 @@ def test_crash_during_rotate(
     live = [mount.issue("my-set") for _ in range(2)]
     seen = crash_after(mount, after)
     try:
-        mount.role_action("my-set", "rotate")
+        change(mount)
     except Crash:
-        pass
-    else:  # the rotation needed fewer calls: nothing to crash
-        assert len(seen) < after
+        clock.advance(engine.claim_ttl + 1)
         engine.close()
+        return url, clock, old, live
+    assert len(seen) < after
+    engine.close()
+    return None
+
+
+def _key_works(google: FakeGoogle, lease: Any) -> None:
+    token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+
+
+def _issues_and_revokes(engine: Engine, google: FakeGoogle, accounts: list[str]) -> None:
+    lease = engine.mount("gcp").issue("my-set")
+    assert lease.data["service_account_email"] in accounts
+    _key_works(google, lease)
+    engine.revoke(lease.lease_id)
+    _check_consistent(engine, google)
+
+
+@pytest.mark.parametrize("after", range(1, 18))
+def test_crash_during_rotate(
+    google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
+) -> None:
+    crashed = _crash_midway(google, tmp_path, after, lambda m: m.role_action("my-set", "rotate"))
+    if crashed is None:
         return
-    clock.advance(engine.claim_ttl + 1)
+    url, clock, old, live = crashed
     with Engine.open(url, clock=clock) as second:  # opening recovers
         accounts = _check_consistent(second, google)
         if accounts == [old]:  # the old state: its leases and their keys still work
             assert [second.lookup(x.lease_id).lease_id for x in live]
             for lease in live:
-                token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+                _key_works(google, lease)
         else:  # the new state: the old account's leases went with it
             assert old not in google.state.accounts and second.leases() == []
-        lease = second.mount("gcp").issue("my-set")
-        assert lease.data["service_account_email"] in accounts
-        token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
-        second.revoke(lease.lease_id)
-        _check_consistent(second, google)
-    engine.close()
+        _issues_and_revokes(second, google, accounts)
 
 
 OTHER = "other-project-2"
@@ -115,43 +136,28 @@ def test_a_new_project_replaces_the_account_after_the_switch(
     _check_consistent(gcp_engine, google)
     lease = mount.issue("my-set")
     assert lease.data["service_account_email"] == new
-    token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+    _key_works(google, lease)
 
 
 @pytest.mark.parametrize("after", range(1, 16))
 def test_crash_during_a_project_change(
     google: FakeGoogle, tmp_path: Path, no_rollback: None, after: int
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    clock = ManualClock(time.time())
-    engine, mount = _setup(url, google, clock)
-    google.add_resource("b/data-bucket")
     google.add_resource(f"projects/{OTHER}")
-    mount.write_role("my-set", **ROLESET)
-    [old] = mount.read_role("my-set")["service_accounts"]
-    live = [mount.issue("my-set") for _ in range(2)]
-    seen = crash_after(mount, after)
-    try:
-        mount.write_role("my-set", **{**ROLESET, "project": OTHER})
-    except Crash:
-        pass
-    else:
-        assert len(seen) < after
-        engine.close()
+    crashed = _crash_midway(
+        google, tmp_path, after, lambda m: m.write_role("my-set", **{**ROLESET, "project": OTHER})
+    )
+    if crashed is None:
         return
-    clock.advance(engine.claim_ttl + 1)
+    url, clock, old, live = crashed
     with Engine.open(url, clock=clock) as second:  # opening recovers
         accounts = _check_consistent(second, google)
         project = second.mount("gcp").read_role("my-set")["project"]
         if accounts == [old]:
             assert project == PROJECT
             for lease in live:
-                token_with_key(google, json.loads(base64.b64decode(lease.data["private_key_data"])))
+                _key_works(google, lease)
         else:
             assert project == OTHER and old not in google.state.accounts
             assert second.leases() == []
-        lease = second.mount("gcp").issue("my-set")
-        assert lease.data["service_account_email"] in accounts
-        second.revoke(lease.lease_id)
-        _check_consistent(second, google)
-    engine.close()
+        _issues_and_revokes(second, google, accounts)
