@@ -1,12 +1,11 @@
-"""The V2.0 SDK clients built from a mount's config, and the one way the provider
-calls them: ``api.call("CreateUser", {"UserName": ...})`` with Alibaba's own action
-and parameter names, the error mapping, and timeouts bounded by the operation's
-deadline. The SDK's own retries stay off (its default): ours run inside that deadline.
+"""The calls on a mount's config: ``api.call("CreateUser", {"UserName": ...})`` with
+Alibaba's own action and parameter names, the error mapping, and timeouts bounded
+by the operation's deadline. No call is retried below this (our retries run inside
+that deadline).
 
-Calls go through the SDK's documented generic ``call_api`` with the Params and query
-its typed ``<action>_with_options`` methods would build (tests compare the two for
-every action called here): the request and response models are skipped (their
-from_map/to_map per call), the SDK's signing, credentials, TLS and pool are not."""
+A call is the request the V2.0 SDK's typed ``<action>_with_options`` method sends
+(tests compare the two on the wire for every action called here), signed by the
+SDK's signer with the SDK's credentials, and sent by :mod:`.transport`."""
 
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ from typing import Any
 
 from ...retry import RetryPolicy, remaining
 from .config import endpoint
-from .errors import import_sdk, map_error, sdk_errors
+from .errors import import_sdk, map_error, transport_errors
+from .transport import Transport
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -27,23 +27,8 @@ _METHODS = {
     "UnbindMFADevice": "unbind_mfadevice",
 }
 _STS_ACTIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
-
-# The SDK (darabonba) keeps one requests Session per "https://host:port:pool=<maxIdleConns>"
-# for the life of the process, with one SSLContext into which urllib3 loads the CA bundle
-# of every request it sends: without care, the CAs one mount trusts are trusted by every
-# later client of that endpoint, other mounts' and the application's own. maxIdleConns is
-# the one public setting in that key, so each trust setting (the default, or one bundle
-# file) gets a pool size of its own, and with it a session and a context of its own.
-# Sizes start above darabonba's default (40), which other users of the SDK share.
-_POOL_BASE = 41
-_pools: dict[str | None, int] = {}
-_pools_lock = threading.Lock()
-
-
-def pool_size(ca_bundle: str | None) -> int:
-    """The SDK pool size (``max_idle_conns``) that isolates this trust setting."""
-    with _pools_lock:
-        return _pools.setdefault(ca_bundle or None, _POOL_BASE + len(_pools))
+#: The API version of every RAM (2015-05-01) and STS (2015-04-01) action.
+_VERSIONS = {"ram": "2015-05-01", "sts": "2015-04-01"}
 
 
 def _snake(action: str) -> str:
@@ -52,12 +37,28 @@ def _snake(action: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
 
 
+def credential(access_key: str | None, secret_key: str | None) -> Any:
+    """The SDK's credential client: the static key, or its default chain
+    (environment, profile files, ECS RAM role, OIDC) when there is none."""
+    from alibabacloud_credentials.client import Client as CredentialClient
+
+    if access_key and secret_key:
+        from alibabacloud_credentials.models import Config as CredentialConfig
+
+        return CredentialClient(
+            CredentialConfig(
+                type="access_key", access_key_id=access_key, access_key_secret=secret_key
+            )
+        )
+    return CredentialClient()
+
+
 class Clients:
-    """SDK clients per (service, credentials, endpoint, CA), created once and shared.
+    """Transports per (service, credentials, endpoint, CA), created once and shared.
     Observers (tests, benchmarks) are told of every call that succeeded."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache: dict[tuple[Any, ...], Transport] = {}
         self._lock = threading.Lock()
         self.observers: list[Callable[[str], None]] = []
 
@@ -69,43 +70,30 @@ class Clients:
         access_key: str | None = None,
         secret_key: str | None = None,
         cache: bool = True,
-    ) -> Any:
+    ) -> Transport:
         ak = access_key or config.get("access_key")
         sk = secret_key or config.get("secret_key")
         host = endpoint(config, service)
-        key = (service, ak, sk, host, config.get("region"), config.get("ca_bundle"))
+        key = (service, ak, sk, host, config.get("ca_bundle"))
         with self._lock:
-            client = self._cache.get(key)
-            if client is not None:
-                return client
-        Config, RamClient, _, StsClient, _ = import_sdk()
-        kwargs: dict[str, Any] = {
-            "endpoint": host,
-            "protocol": "https",
-            "region_id": config.get("region") or "cn-hangzhou",
-            "connect_timeout": int(CONNECT_TIMEOUT * 1000),
-            "read_timeout": int(READ_TIMEOUT * 1000),
-            "max_idle_conns": pool_size(config.get("ca_bundle")),
-        }
-        if config.get("ca_bundle"):
-            kwargs["ca"] = config["ca_bundle"]
-        if ak and sk:
-            kwargs.update(access_key_id=ak, access_key_secret=sk)
-        else:
-            from alibabacloud_credentials.client import Client as CredentialClient
-
-            # Environment, ECS RAM role, OIDC: the SDK's default chain.
-            kwargs["credential"] = CredentialClient()
-        cls = RamClient if service == "ram" else StsClient
-        client = cls(Config(**kwargs))
-        if cache:
-            with self._lock:
-                client = self._cache.setdefault(key, client)
-        return client
+            found = self._cache.get(key)
+            if found is not None:
+                return found
+        import_sdk()  # MissingDependency, with the extra to install, when absent
+        made = Transport(host, credential=credential(ak, sk), ca_bundle=config.get("ca_bundle"))
+        if not cache:
+            return made
+        with self._lock:
+            found = self._cache.setdefault(key, made)
+        if found is not made:
+            made.close()
+        return found
 
     def clear(self) -> None:
         with self._lock:
-            self._cache.clear()
+            transports, self._cache = list(self._cache.values()), {}
+        for transport in transports:
+            transport.close()
 
 
 class Api:
@@ -131,24 +119,25 @@ class Api:
 
     def attempt(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One action, one attempt (a create that must be reconciled before a retry)."""
-        # The SDK's generic call (``call_api``), as its typed methods make it, with the
-        # Params each typed method builds resolved once per action: no request or
-        # response models, so no from_map/to_map per call; signing (ACS3-HMAC-SHA256),
-        # credentials, TLS and the connection pool are the SDK's, as before.
-        sdk = _sdk()
-        service, params_model = _action(action)
-        client = self._client.get(service)
-        if client is None:
+        service, version = _action(action)
+        transport = self._client.get(service)
+        if transport is None:
             ak, sk = self._keys
-            # A client made for one probe (a new key being proven) is not kept.
-            client = self.clients.get(
+            # A transport made for one probe (a new key being proven) is not kept.
+            transport = self.clients.get(
                 service, self.config, access_key=ak, secret_key=sk, cache=ak is None
             )
-            self._client[service] = client
-        request = sdk.OpenApiRequest(query=None if params is None else _query(params))
+            self._client[service] = transport
+        connect, read = _timeouts()
         try:
-            out: dict[str, Any] = client.call_api(params_model, request, _runtime(sdk))["body"]
-        except sdk.errors as exc:
+            out = transport.call(
+                action,
+                version,
+                _query(params) if params else {},
+                connect_timeout=connect,
+                read_timeout=read,
+            )
+        except transport_errors() as exc:
             raise map_error(exc, action) from exc
         observers = self.clients.observers
         if observers:
@@ -156,59 +145,26 @@ class Api:
                 observer(action)
         return out
 
-
-class _Sdk:
-    """The SDK classes the calls need, imported once, on first use."""
-
-    def __init__(self) -> None:
-        from alibabacloud_tea_openapi.utils import Utils
-        from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
-        from darabonba.runtime import RuntimeOptions
-
-        self.Config, self.RamClient, _, self.StsClient, _ = import_sdk()
-        self.OpenApiRequest, self.Params = OpenApiRequest, Params
-        self.RuntimeOptions = RuntimeOptions
-        self.flatten = Utils.query
-        self.errors = sdk_errors()
+    def close(self) -> None:
+        """Close the transports made for this Api alone (a probe's)."""
+        if self._keys[0] is not None:
+            for transport in self._client.values():
+                transport.close()
+        self._client.clear()
 
 
-_loaded: _Sdk | None = None
-#: action -> (service, the SDK's Params for it), made once per action
-_actions: dict[str, tuple[str, Any]] = {}
-#: The RuntimeOptions of every call with more than READ_TIMEOUT left, made once.
-_default_runtime: Any = None
-#: What every RAM (2015-05-01) and STS (2015-04-01) action of the V2.0 SDK sends: its
-#: typed methods build these Params; tests check each action we call against them.
-_VERSIONS = {"ram": "2015-05-01", "sts": "2015-04-01"}
+#: action -> (service, API version), checked once per action
+_actions: dict[str, tuple[str, str]] = {}
 
 
-def _sdk() -> _Sdk:
-    global _loaded
-    if _loaded is None:
-        _loaded = _Sdk()  # raises MissingDependency, and is tried again, when absent
-    return _loaded
-
-
-def _action(action: str) -> tuple[str, Any]:
+def _action(action: str) -> tuple[str, str]:
     found = _actions.get(action)
     if found is None:
-        sdk = _sdk()
+        _, ram, _, sts, _ = import_sdk()
         service = "sts" if action in _STS_ACTIONS else "ram"
-        cls = sdk.StsClient if service == "sts" else sdk.RamClient
-        if not hasattr(cls, f"{_snake(action)}_with_options"):
+        if not hasattr(sts if service == "sts" else ram, f"{_snake(action)}_with_options"):
             raise AttributeError(f"the Alibaba {service} SDK has no action {action}")
-        params = sdk.Params(
-            action=action,
-            version=_VERSIONS[service],
-            protocol="HTTPS",
-            pathname="/",
-            method="POST",
-            auth_type="AK",
-            style="RPC",
-            req_body_type="formData",
-            body_type="json",
-        )
-        found = _actions.setdefault(action, (service, params))
+        found = _actions.setdefault(action, (service, _VERSIONS[service]))
     return found
 
 
@@ -217,20 +173,15 @@ def _query(params: Mapping[str, Any]) -> dict[str, str]:
     anything nested), nothing for None."""
     for value in params.values():
         if type(value) is not str:
-            return dict(_sdk().flatten(dict(params)))
+            from alibabacloud_tea_openapi.utils import Utils
+
+            return dict(Utils.query(dict(params)))
     return dict(params)
 
 
-def _runtime(sdk: _Sdk) -> Any:
-    """Timeouts bounded by what is left of the operation's deadline."""
-    global _default_runtime
+def _timeouts() -> tuple[float, float]:
+    """(connect, read) seconds, bounded by what is left of the operation's deadline."""
     left = remaining()
     if left is None or left >= READ_TIMEOUT:
-        if _default_runtime is None:  # the SDK reads it and never changes it: one for all
-            _default_runtime = sdk.RuntimeOptions(
-                connect_timeout=int(CONNECT_TIMEOUT * 1000), read_timeout=int(READ_TIMEOUT * 1000)
-            )
-        return _default_runtime
-    connect = max(0.05, min(CONNECT_TIMEOUT, left))
-    read = max(0.05, left)
-    return sdk.RuntimeOptions(connect_timeout=int(connect * 1000), read_timeout=int(read * 1000))
+        return CONNECT_TIMEOUT, READ_TIMEOUT
+    return max(0.05, min(CONNECT_TIMEOUT, left)), max(0.05, left)

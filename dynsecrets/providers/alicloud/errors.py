@@ -1,5 +1,5 @@
-"""One place where Alibaba Cloud SDK (Tea/darabonba) exceptions become dynsecrets
-errors. The SDK's error code decides, never its message text."""
+"""One place where Alibaba's refusals, transport failures and the SDK's credential
+errors become dynsecrets errors. Alibaba's error code decides, never its message."""
 
 from __future__ import annotations
 
@@ -82,13 +82,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def classify(exc: BaseException, operation: str) -> PermanentProviderError | TransientProviderError:
     code = getattr(exc, "code", None)
     status = getattr(exc, "status_code", None) or getattr(exc, "statusCode", None)
+    if code is None and isinstance(status, int):
+        code = f"HTTP{status}"  # an answer without Alibaba's error body
     if code is None:
         chain = list(_chain(exc))
         from alibabacloud_credentials.exceptions import CredentialException
 
         if any(isinstance(e, CredentialException) for e in chain):
-            # The SDK wraps it in an UnretryableException: nothing was sent, and
-            # retrying until the deadline cannot make credentials appear.
+            # Nothing was sent, and retrying until the deadline cannot make
+            # credentials appear.
             return _no_credentials(operation)
         # A transport failure: no answer from Alibaba at all.
         if any(isinstance(e, ConnectionRefusedError) for e in chain):
@@ -124,21 +126,28 @@ def classify(exc: BaseException, operation: str) -> PermanentProviderError | Tra
 
 
 def map_error(exc: BaseException, operation: str) -> DynSecretsError:
-    """The dynsecrets error for an SDK exception (one of :func:`sdk_errors`) raised
+    """The dynsecrets error for an exception (one of :func:`transport_errors`) raised
     by ``operation``; the caller raises it ``from exc``."""
+    from alibabacloud_credentials.exceptions import CredentialException
     from Tea.exceptions import TeaException
 
-    if isinstance(exc, TeaException):
-        return classify(exc, operation)
-    from alibabacloud_credentials.exceptions import CredentialException
+    from .transport import ApiError
 
     if isinstance(exc, CredentialException):
         return _no_credentials(operation)
+    if isinstance(exc, (ApiError, TeaException, OSError)) or _is_urllib3(exc):
+        return classify(exc, operation)
     return PermanentProviderError(  # Tea's or darabonba's ValidateException
         f"AliCloud {operation}: the SDK refused a parameter ({type(exc).__name__})",
         operation=operation,
         code="InvalidParameter",
     )
+
+
+def _is_urllib3(exc: BaseException) -> bool:
+    from urllib3.exceptions import HTTPError
+
+    return isinstance(exc, HTTPError)
 
 
 def _no_credentials(operation: str) -> PermanentProviderError:
@@ -151,10 +160,29 @@ def _no_credentials(operation: str) -> PermanentProviderError:
     )
 
 
-def sdk_errors() -> tuple[type[BaseException], ...]:
-    """Every SDK exception :func:`map_error` maps."""
-    from alibabacloud_credentials.exceptions import CredentialException
-    from darabonba.exceptions import ValidateException as DaraValidate
-    from Tea.exceptions import TeaException, ValidateException
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """Every exception a call can raise that :func:`map_error` maps: Alibaba's
+    refusals, transport failures (urllib3's, the socket's), the credential chain's,
+    and the SDK's validation errors."""
+    global _TRANSPORT_ERRORS
+    if _TRANSPORT_ERRORS is None:
+        from alibabacloud_credentials.exceptions import CredentialException
+        from darabonba.exceptions import ValidateException as DaraValidate
+        from Tea.exceptions import TeaException, ValidateException
+        from urllib3.exceptions import HTTPError
 
-    return (TeaException, ValidateException, DaraValidate, CredentialException)
+        from .transport import ApiError
+
+        _TRANSPORT_ERRORS = (
+            ApiError,
+            HTTPError,
+            OSError,
+            TeaException,
+            ValidateException,
+            DaraValidate,
+            CredentialException,
+        )
+    return _TRANSPORT_ERRORS
+
+
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] | None = None

@@ -37,20 +37,23 @@ def prove_key(
     clock = retry.clock
     deadline = clock.now() + min(retry.budget, remaining(retry.budget) or 0.0)
     attempt = 0
-    while True:
-        try:
-            who = probe.call("GetCallerIdentity")
-            break
-        except PermanentProviderError as exc:
-            wait = retry.delay(attempt)
-            if exc.code not in NOT_YET or clock.now() + wait > deadline:
-                raise PermanentProviderError(
-                    f"the new access key {access_key} does not work ({exc.code or exc})",
-                    operation=operation,
-                    code="KeyNotUsable",
-                ) from exc
-            clock.sleep(wait)
-            attempt += 1
+    try:
+        while True:
+            try:
+                who = probe.call("GetCallerIdentity")
+                break
+            except PermanentProviderError as exc:
+                wait = retry.delay(attempt)
+                if exc.code not in NOT_YET or clock.now() + wait > deadline:
+                    raise PermanentProviderError(
+                        f"the new access key {access_key} does not work ({exc.code or exc})",
+                        operation=operation,
+                        code="KeyNotUsable",
+                    ) from exc
+                clock.sleep(wait)
+                attempt += 1
+    finally:
+        probe.close()  # its connections are this key's alone
     if user is not None:
         arn = str(who.get("Arn") or "")
         owner = arn.rsplit(":user/", 1)[1] if ":user/" in arn else arn

@@ -32,8 +32,12 @@ class UserActions(AccountData):
 
     def _ListUsers(self, p: Mapping[str, str], caller: str) -> dict[str, Any]:
         names = sorted(self.users)
-        start = int(p.get("Marker") or 0)
-        size = int(p.get("MaxItems") or 100)
+        marker, size_text = p.get("Marker") or "0", p.get("MaxItems") or "100"
+        if not marker.isdigit():  # only a Marker this fake handed out
+            raise ApiError(400, "InvalidParameter.Marker", "The parameter Marker is invalid.")
+        if not size_text.isdigit():
+            raise ApiError(400, "InvalidParameter.MaxItems", "MaxItems must be 1-1000.")
+        start, size = int(marker), int(size_text)
         if not 1 <= size <= 1000:
             raise ApiError(400, "InvalidParameter.MaxItems", "MaxItems must be 1-1000.")
         page = names[start : start + size]
