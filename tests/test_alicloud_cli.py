@@ -90,6 +90,8 @@ def test_packaging() -> None:
         "alibabacloud-ram20150501",
         "alibabacloud-sts20150401",
         "alibabacloud-tea-openapi",
+        "urllib3",
+        "certifi",
     }
     requires = metadata.distribution("dynsecrets").requires or []
     assert requires

@@ -1,6 +1,6 @@
-"""TLS trust stays with the mount that configured it, in one process: the SDK shares
-one TLS context per endpoint and pool size, and loads every CA bundle it is given into
-it, so the provider gives each trust setting a pool of its own (issue 16)."""
+"""TLS trust stays with the mount that configured it, in one process. The SDK's own
+transport shares one TLS context per endpoint and loads every CA bundle it is given
+into it; the provider's transport has a context per CA bundle (issue 16)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ Why not the SDK's transport: it goes through darabonba and requests, which cost
 ~0.4 ms of client CPU per call on top of the network (about half of a call to a
 local endpoint), and it keeps one TLS context per endpoint for the whole process,
 into which every client's CA bundle is loaded: one mount's ``ca_bundle`` was
-trusted by every later client of that endpoint. Here each pool has its own
-context: the config's CA bundle alone, or certifi's (what the SDK trusts by
-default). ``HTTPS_PROXY`` is honoured as the SDK honours it, and ``NO_PROXY`` too.
+trusted by every later client of that endpoint. Here each CA bundle has a context
+of its own, trusting what the SDK trusts (the system's CAs and certifi's) and the
+bundle. ``HTTPS_PROXY`` is honoured as the SDK honours it, and ``NO_PROXY`` too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 import os
 import ssl
 import time
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -44,6 +43,8 @@ class Transport:
     and one trust setting. Thread-safe: the pool hands each call a connection."""
 
     def __init__(self, host: str, *, credential: Any, ca_bundle: str | None) -> None:
+        import urllib.request
+
         import urllib3
         from alibabacloud_tea_openapi.utils import Utils
         from darabonba.request import DaraRequest
@@ -54,8 +55,12 @@ class Transport:
         self._request = DaraRequest
         self.user_agent = Utils.get_user_agent(_user_agent())
         name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
-        context = ssl.create_default_context(cafile=ca_bundle or _certifi())
+        # What the SDK trusts (the system's CAs and certifi's), and the bundle's CAs.
+        context = ssl.create_default_context()
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        for cafile in (_certifi(), ca_bundle):
+            if cafile:
+                context.load_verify_locations(cafile)
         proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
         if proxy and not urllib.request.proxy_bypass(name):
             manager = urllib3.ProxyManager(
@@ -141,7 +146,7 @@ def _error(status: int, body: bytes) -> ApiError:
 def _certifi() -> str | None:
     try:
         import certifi
-    except ImportError:  # the system's store
+    except ImportError:  # the system's CAs alone
         return None
     return str(certifi.where())
 
