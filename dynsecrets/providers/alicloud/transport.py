@@ -25,8 +25,9 @@ from urllib.parse import urlencode
 #: sha256 of the empty body every RPC call sends.
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 _ALGORITHM = "ACS3-HMAC-SHA256"
-#: Connections kept per endpoint and trust setting (more are opened when busier).
-POOL_SIZE = 16
+#: Idle connections kept per endpoint and trust setting, as the SDK's default
+#: (``maxIdleConns``); more are opened when busier, and closed after use.
+POOL_SIZE = 40
 
 
 class ApiError(Exception):
@@ -72,6 +73,9 @@ class Transport:
                 name, int(port or 443), ssl_context=context, maxsize=POOL_SIZE
             )
         self._timeout = urllib3.Timeout
+        self._last_timeout: tuple[float, float, Any] = (0.0, 0.0, None)
+        # No retries and no redirects here: ours run above, within the deadline.
+        self._retries = urllib3.Retry(total=False, redirect=False)
 
     def call(
         self,
@@ -114,9 +118,9 @@ class Transport:
             "POST",
             f"/?{urlencode(query)}" if query else "/",
             headers=headers,
-            retries=False,
+            retries=self._retries,
             redirect=False,
-            timeout=self._timeout(connect=connect_timeout, read=read_timeout),
+            timeout=self._timeout_for(connect_timeout, read_timeout),
         )
         body = reply.data
         if 200 <= reply.status < 300:
@@ -126,6 +130,15 @@ class Transport:
                 raise ApiError(reply.status, "LastResponseInvalid", None) from None
             return out
         raise _error(reply.status, body)
+
+    def _timeout_for(self, connect: float, read: float) -> Any:
+        """urllib3's Timeout, reused while the values repeat (the defaults do)."""
+        last = self._last_timeout
+        if last[0] == connect and last[1] == read:
+            return last[2]
+        made = self._timeout(connect=connect, read=read)
+        self._last_timeout = (connect, read, made)
+        return made
 
     def close(self) -> None:
         self.pool.close()
