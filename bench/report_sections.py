@@ -95,7 +95,10 @@ def main_sections(results: dict[str, Any], out: Path) -> list[str]:
             f"CreateAccessKey; DeleteAccessKey, DetachPolicyFromUser, DeletePolicy, DeleteUser), "
             f"interleaved with dynsecrets issuing and revoking an inline-policy lease, "
             f"{ao['cycles']} cycles each per run. Goal: ratio <= 1.05, "
-            f"{goal(ao['ratio'] <= 1.05)}.",
+            f"{goal(ao['ratio'] <= 1.05)}. dynsecrets sends what the typed methods send, "
+            f"signed by the SDK's signer with its credentials, but on a urllib3 pool of its "
+            f"own: it skips the SDK's darabonba and requests layers (about 0.4 ms of client "
+            f"CPU per call), and its figure includes the lease's durable store writes.",
             "",
             "| | ms per issue+revoke cycle |",
             "|---|---|",

@@ -146,3 +146,43 @@ def test_a_probe_closes_the_connections_its_key_opened(ali: FakeAliCloud) -> Non
     )
     assert len(opened) == 1
     assert opened[0].pool.pool is None  # closed: urllib3 drops the queue on close
+
+
+def _call(config: dict[str, str], retry: RetryPolicy) -> None:
+    clients = api.Clients()
+    try:
+        api.Api(clients, retry, config).attempt("GetCallerIdentity")
+    finally:
+        clients.clear()
+
+
+def test_nothing_listening_is_a_permanent_error_naming_the_endpoint(ali: FakeAliCloud) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    config = {**ali.config(), "sts_endpoint": f"127.0.0.1:{port}"}
+    with pytest.raises(PermanentProviderError) as refused:
+        _call(config, RetryPolicy(clock=ManualClock(0.0)))
+    assert refused.value.code == "ConnectionRefused"
+    assert "sts_endpoint" in str(refused.value)
+
+
+def test_an_endpoint_that_never_answers_times_out_within_the_deadline(
+    ali: FakeAliCloud,
+) -> None:
+    # Accepts the connection, then says nothing (not even the TLS handshake): the
+    # call's timeouts come from what is left of the operation's deadline.
+    from dynsecrets.clock import SystemClock
+    from dynsecrets.retry import operation_deadline
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        config = {**ali.config(), "sts_endpoint": f"127.0.0.1:{silent.getsockname()[1]}"}
+        with (
+            operation_deadline(0.3, SystemClock(), "issue"),
+            pytest.raises(TransientProviderError) as silent_error,
+        ):
+            _call(config, RetryPolicy())
+    assert silent_error.value.code == "EndpointConnectionError"
+    assert silent_error.value.operation == "GetCallerIdentity"
