@@ -300,8 +300,9 @@ def openbao_section(vs: dict[str, Any], out: Path) -> list[str]:
         "leases (`auth/token/create`, the lease it makes with no plugin to download) against "
         "dynsecrets' lease bookkeeping with the null provider (the engine and its SQLite store "
         "alone, durable); the database secrets engine against the postgres-roles plugin on the "
-        "same PostgreSQL with the same creation and revocation statements. Alternating, in the "
-        f"same run, median of the repeats. 1-minute load average during the run: {load}. "
+        "same PostgreSQL with the same creation and revocation statements. Taken turn about in "
+        "the same run (the 1-thread PostgreSQL figures call by call, each round in the next "
+        f"of every order of the systems), median of the repeats. 1-minute load average during the run: {load}. "
         "Absolute figures are this machine's; read the ratios.",
         "",
         "| figure | OpenBao | dynsecrets | dynsecrets advantage |",
