@@ -139,12 +139,12 @@ def _stated(lease_id: str, state: str, due: float) -> LeaseRecord:
 
 
 def test_schema_2_store_moves_to_partial_state_indexes(tmp_path: Path) -> None:
-    from dynsecrets.store.sqlite import _MIGRATIONS
+    from dynsecrets.store._sqlite_schema import MIGRATIONS
 
     path = tmp_path / "v2.db"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for step in _MIGRATIONS[:2]:
+    for step in MIGRATIONS[:2]:
         for statement in step.split(";"):
             if statement.strip():
                 db.execute(statement)

@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file (WAL, busy timeout) or ``memory://`` for tests.
 
-Threads work concurrently. Reads run on connections of their own (WAL lets readers
+Threads work concurrently. A read runs on the writer's connection when it is idle
+(its page cache stays warm), otherwise on a connection of its own (WAL lets readers
 go on while one writer writes), taken from a small pool so short-lived threads do
-not each open one. Single-statement writes from many threads are committed
+not each open one. WAL checkpoints run in a thread of their own (``_checkpoint``). Single-statement writes from many threads are committed
 together (group commit, :class:`_WriteQueue`): the first waiting thread runs
 everyone's statements in one transaction, each in a savepoint so one failing
 statement fails only its caller, and every caller returns only after the commit
@@ -28,9 +29,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import SchemaVersionError, StoreError
-from ._sql import LEASE_COLS, PARTIAL_INDEXES, SQLStore, lease_row, state_literal
+from ._checkpoint import Checkpointer
+from ._sql import LEASE_COLS, SQLStore, lease_row, state_literal
 from ._sql_server import ServerRows
 from ._sql_tasks import TaskRows
+from ._sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from .base import LeaseRecord
 
 __all__ = ["InsecureStoreWarning", "SQLiteStore"]
@@ -40,85 +43,9 @@ class InsecureStoreWarning(UserWarning):
     """The store file can be read by users other than its owner."""
 
 
-SCHEMA_VERSION = 3
-#: WAL pages between automatic checkpoints (SQLite's default is 1,000).
+#: WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000):
+#: a fallback, should the checkpoint thread fall behind.
 WAL_CHECKPOINT_PAGES = 10_000
-
-# Each entry migrates from version i to i+1. Never edit a released entry; append.
-_MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE mounts (
-        path TEXT PRIMARY KEY,
-        provider TEXT NOT NULL,
-        default_ttl INTEGER NOT NULL,
-        max_ttl INTEGER NOT NULL,
-        description TEXT NOT NULL DEFAULT '',
-        max_leases INTEGER,
-        config BLOB,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE roles (
-        mount TEXT NOT NULL REFERENCES mounts(path) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        fields TEXT NOT NULL,
-        PRIMARY KEY (mount, name)
-    );
-    CREATE TABLE leases (
-        lease_id TEXT PRIMARY KEY,
-        mount TEXT NOT NULL,
-        role TEXT NOT NULL,
-        state TEXT NOT NULL,
-        plan TEXT NOT NULL,
-        revocation TEXT,
-        issued_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        max_expires_at REAL NOT NULL,
-        due_at REAL NOT NULL,
-        renewable INTEGER NOT NULL,
-        revocable INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        claim_owner TEXT,
-        claim_deadline REAL
-    );
-    CREATE INDEX leases_due ON leases (due_at);
-    CREATE INDEX leases_state ON leases (state, due_at);
-    """,
-    # 2: the HTTP server's tokens (keyed hashes only), policies and lease owners.
-    """
-    CREATE TABLE tokens (
-        token_hash TEXT PRIMARY KEY,
-        accessor TEXT NOT NULL UNIQUE,
-        policies TEXT NOT NULL,
-        display_name TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        ttl INTEGER NOT NULL,
-        orphan INTEGER NOT NULL,
-        parent TEXT
-    );
-    CREATE INDEX tokens_expires ON tokens (expires_at);
-    CREATE INDEX tokens_parent ON tokens (parent);
-    CREATE TABLE policies (
-        name TEXT PRIMARY KEY,
-        body TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE lease_owners (
-        lease_id TEXT PRIMARY KEY,
-        accessor TEXT NOT NULL
-    );
-    CREATE INDEX lease_owners_accessor ON lease_owners (accessor);
-    """,
-    # 3: partial indexes instead of (state, due_at). Every issue and revoke moved a
-    # row in that index four times; these hold only the rows the queries by state
-    # look for (recovery's pending leases, the irrevocable ones), so the usual
-    # pending -> active -> deleted life of a lease touches one of them twice.
-    f"""
-    DROP INDEX leases_state;
-    {PARTIAL_INDEXES}
-    """,
-]
 
 
 class _Write:
@@ -150,12 +77,12 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
             self._lock = threading.RLock()
             self._db.execute("PRAGMA foreign_keys = ON")
             self._memory = self.path == ":memory:"
+            self.checkpoints = None if self._memory else Checkpointer(self._connect)
             if not self._memory:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
-                # A lease's life rewrites the same few pages: checkpointing every
-                # 10,000 WAL pages instead of 1,000 copies (and syncs) them a tenth as
-                # often (writes ~15 % cheaper); the WAL file is cut back to 16 MiB after.
+                # Checkpoints run in a thread after every ~1,000 pages; a commit does
+                # one itself past 10,000 only. The WAL is cut back to 16 MiB after.
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
                 self._db.execute(f"PRAGMA journal_size_limit = {16 << 20}")
             # Group commit: callers queue here; the first one not served commits for all.
@@ -221,7 +148,7 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
                     f"store {self.url} has schema version {version}, newer than this "
                     f"dynsecrets understands ({SCHEMA_VERSION}); upgrade dynsecrets"
                 )
-            for step in _MIGRATIONS[version:]:
+            for step in MIGRATIONS[version:]:
                 for statement in step.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -257,6 +184,8 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
                 raise
             else:
                 self._db.execute("COMMIT")
+                if self.checkpoints is not None:
+                    self.checkpoints.committed()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -335,6 +264,8 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
         count or its own error (a failed commit is every entry's error)."""
         try:
             with self._lock:
+                if self.checkpoints is not None:
+                    self.checkpoints.committed()
                 if len(batch) == 1:  # alone: autocommit, no transaction to manage
                     w = batch[0]
                     try:
@@ -400,6 +331,8 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
         return [lease_row(r) for r in rows]
 
     def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         with self._cond:
             self._closed = True
             readers, self._all_readers, self._readers = self._all_readers, [], []
