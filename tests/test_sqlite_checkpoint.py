@@ -1,5 +1,5 @@
 """WAL checkpoints run in the store's own thread, not in a caller's commit; and a
-read runs on the idle writer connection without seeing another thread's batch."""
+lookup runs on the idle writer connection without seeing an uncommitted write."""
 
 from __future__ import annotations
 
@@ -78,9 +78,10 @@ def test_a_store_that_writes_little_starts_no_thread(tmp_path: Path) -> None:
     assert SQLiteStore(":memory:").checkpoints is None
 
 
-def test_a_read_never_sees_another_threads_uncommitted_batch(tmp_path: Path) -> None:
-    # A write transaction holds the writer connection: a read from another thread
-    # then goes to a reader connection and sees only what is committed.
+def test_a_lookup_never_sees_an_uncommitted_transaction(tmp_path: Path) -> None:
+    # Lookups by key run on the writer connection when it is idle. While a write
+    # transaction holds it (another thread's, or this thread's own), they go to a
+    # reader connection and see only what is committed.
     store = SQLiteStore(tmp_path / "s.db")
     store.insert_lease(_lease("m/creds/r/old"))
     inside, release = threading.Event(), threading.Event()
@@ -95,9 +96,15 @@ def test_a_read_never_sees_another_threads_uncommitted_batch(tmp_path: Path) -> 
     writer.start()
     assert inside.wait(60)
     try:
-        assert [r.lease_id for r in store.list_leases()] == ["m/creds/r/old"]
+        assert store.get_lease("m/creds/r/old") is not None
     finally:
         release.set()
         writer.join()
-    assert store.list_leases() == []
+    assert store.get_lease("m/creds/r/old") is None
+
+    store.insert_lease(_lease("m/creds/r/new"))
+    with store._tx() as db:  # this thread's own transaction (the lock is re-entrant)
+        db.execute("DELETE FROM leases")
+        assert store.get_lease("m/creds/r/new") is not None
+    assert store.get_lease("m/creds/r/new") is None
     store.close()

@@ -140,6 +140,11 @@ class SQLStore:
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
+    def _row(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """A lookup by key (at most a row or two): a store may run it where it is
+        cheapest. A read that may scan goes through ``_rows``."""
+        return self._rows(sql, args)
+
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
         raise NotImplementedError
 
@@ -161,7 +166,7 @@ class SQLStore:
             raise
 
     def get_mount(self, path: str) -> MountRecord | None:
-        rows = self._rows(f"SELECT {MOUNT_COLS} FROM mounts WHERE path = ?", (path,))
+        rows = self._row(f"SELECT {MOUNT_COLS} FROM mounts WHERE path = ?", (path,))
         return mount_row(rows[0]) if rows else None
 
     def list_mounts(self) -> list[MountRecord]:
@@ -221,13 +226,13 @@ class SQLStore:
         return True
 
     def get_role(self, mount: str, name: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
+        rows = self._row("SELECT fields FROM roles WHERE mount = ? AND name = ?", (mount, name))
         return dict(json.loads(rows[0][0])) if rows else None
 
     def get_mount_role(
         self, path: str, name: str
     ) -> tuple[MountRecord | None, dict[str, Any] | None]:
-        rows = self._rows(
+        rows = self._row(
             f"SELECT {M_MOUNT_COLS}, r.fields FROM mounts m "
             "LEFT JOIN roles r ON r.mount = m.path AND r.name = ? WHERE m.path = ?",
             (name, path),
@@ -250,12 +255,12 @@ class SQLStore:
         self._exec(f"INSERT INTO leases ({LEASE_COLS}) VALUES ({marks(16)})", lease_values(lease))
 
     def get_lease(self, lease_id: str) -> LeaseRecord | None:
-        rows = self._rows(f"SELECT {LEASE_COLS} FROM leases WHERE lease_id = ?", (lease_id,))
+        rows = self._row(f"SELECT {LEASE_COLS} FROM leases WHERE lease_id = ?", (lease_id,))
         return lease_row(rows[0]) if rows else None
 
     def get_lease_and_mount(self, lease_id: str) -> tuple[LeaseRecord | None, MountRecord | None]:
         """The lease and its mount in one query (a revoke needs both)."""
-        rows = self._rows(
+        rows = self._row(
             f"SELECT {LEASE_COLS_L}, {M_MOUNT_COLS} FROM leases l "
             "LEFT JOIN mounts m ON m.path = l.mount WHERE l.lease_id = ?",
             (lease_id,),
@@ -387,7 +392,7 @@ class SQLStore:
 
     # -- meta ------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        rows = self._row("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
     def put_meta_if_absent(self, key: str, value: str) -> str:

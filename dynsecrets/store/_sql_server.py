@@ -20,6 +20,9 @@ class ServerRows:
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:  # pragma: no cover
         raise NotImplementedError
 
+    def _row(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:  # pragma: no cover
+        return self._rows(sql, args)
+
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:  # pragma: no cover
         raise NotImplementedError
 
@@ -43,11 +46,11 @@ class ServerRows:
         )
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
-        rows = self._rows(f"SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = ?", (token_hash,))
+        rows = self._row(f"SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = ?", (token_hash,))
         return token_row(rows[0]) if rows else None
 
     def get_token_by_accessor(self, accessor: str) -> TokenRecord | None:
-        rows = self._rows(f"SELECT {TOKEN_COLS} FROM tokens WHERE accessor = ?", (accessor,))
+        rows = self._row(f"SELECT {TOKEN_COLS} FROM tokens WHERE accessor = ?", (accessor,))
         return token_row(rows[0]) if rows else None
 
     def child_tokens(self, accessor: str) -> list[TokenRecord]:
@@ -84,7 +87,7 @@ class ServerRows:
         )
 
     def lease_owner(self, lease_id: str) -> str | None:
-        rows = self._rows("SELECT accessor FROM lease_owners WHERE lease_id = ?", (lease_id,))
+        rows = self._row("SELECT accessor FROM lease_owners WHERE lease_id = ?", (lease_id,))
         return str(rows[0][0]) if rows else None
 
     def leases_of_token(self, accessor: str) -> list[str]:
