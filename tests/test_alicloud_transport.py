@@ -1,21 +1,26 @@
-"""The AliCloud transport: HTTPS_PROXY and NO_PROXY as the environment sets them,
-answers that are not Alibaba's (a proxy's page, a cut body), and connections a
-key probe opened closed with it."""
+"""The AliCloud transport: HTTPS_PROXY (with or without scheme and credentials) and
+NO_PROXY as the environment sets them; answers that are not Alibaba's (a proxy's
+page, an empty or cut body); unusable settings, refused and silent endpoints, a
+failed credential refresh and a certificate for another host, each a typed error;
+a probe's connections closed with it, and nobody else's."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import select
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dynsecrets.clock import ManualClock
 from dynsecrets.errors import PermanentProviderError, TransientProviderError
 from dynsecrets.providers.alicloud import api, transport
-from dynsecrets.providers.alicloud.errors import map_error
 from dynsecrets.providers.alicloud.proof import prove_key
 from dynsecrets.retry import RetryPolicy
 from dynsecrets.testing.alicloud import FakeAliCloud
@@ -35,7 +40,12 @@ class _Tunnel(socketserver.BaseRequestHandler):
             if not chunk:
                 return
             head += chunk
-        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        lines = head.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        self.server.auth.append(
+            fields.get("Proxy-Authorization", fields.get("proxy-authorization"))
+        )
         if method != "CONNECT":
             self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
@@ -60,6 +70,7 @@ class _Proxy(socketserver.ThreadingTCPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Tunnel)
         self.targets: list[str] = []
+        self.auth: list[str | None] = []
 
 
 @pytest.fixture
@@ -105,32 +116,13 @@ def test_no_proxy_names_hosts_reached_directly(
     assert proxy.targets == []
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "kind", "code"),
-    [
-        (502, b"<html>Bad Gateway</html>", TransientProviderError, "HTTP502"),
-        (403, b"blocked by policy", PermanentProviderError, "HTTP403"),
-        (400, b'{"Code": "InvalidParameter.UserName"}', PermanentProviderError, None),
-        (503, b'{"Code": "ServiceUnavailable", "RequestId": "R1"}', TransientProviderError, None),
-    ],
-)
-def test_an_answer_without_alibabas_error_body_is_still_typed(
-    status: int, body: bytes, kind: type[Exception], code: str | None
-) -> None:
-    err = map_error(transport._error(status, body), "CreateUser")
-    assert isinstance(err, kind)
-    assert err.code == (code or err.code) and err.code != "None"
-    assert err.operation == "CreateUser"
-
-
-def test_a_cut_or_foreign_success_body_is_transient() -> None:
-    # A create whose answer cannot be read may have run: retried, and reconciled.
-    err = map_error(transport.ApiError(200, "LastResponseInvalid", None), "CreateUser")
-    assert isinstance(err, TransientProviderError)
-
-
-def test_a_probe_closes_the_connections_its_key_opened(ali: FakeAliCloud) -> None:
+def test_a_probe_closes_its_own_connections_and_no_one_elses(ali: FakeAliCloud) -> None:
     clients = api.Clients()
+    root = ali.config()
+    retry = RetryPolicy(clock=ManualClock(0.0))
+    mounts = api.Api(clients, retry, root)
+    assert mounts.call("GetCallerIdentity")["IdentityType"] == "RAMUser"
+    shared = mounts._client["sts"]
     opened: list[transport.Transport] = []
     real = clients.get
 
@@ -140,12 +132,23 @@ def test_a_probe_closes_the_connections_its_key_opened(ali: FakeAliCloud) -> Non
         return made
 
     clients.get = spy  # type: ignore[method-assign]
-    root = ali.config()
-    prove_key(
-        clients, RetryPolicy(clock=ManualClock(0.0)), root, root["access_key"], root["secret_key"]
-    )
-    assert len(opened) == 1
+    # The probe's key is the root key itself (a static role on the mount's own user
+    # is refused, but a probe must not rely on that): its transport is still its own.
+    prove_key(clients, retry, root, root["access_key"], root["secret_key"])
+    assert len(opened) == 1 and opened[0] is not shared
     assert opened[0].pool.pool is None  # closed: urllib3 drops the queue on close
+    assert mounts.call("GetCallerIdentity")["IdentityType"] == "RAMUser"
+
+
+def test_clear_leaves_calls_in_progress_working(ali: FakeAliCloud) -> None:
+    clients = api.Clients()
+    ours = api.Api(clients, RetryPolicy(clock=ManualClock(0.0)), ali.config())
+    ours.call("GetCallerIdentity")
+    clients.clear()  # a provider closing, or the root key rotated, in another thread
+    assert ours.call("GetCallerIdentity")["IdentityType"] == "RAMUser"
+    fresh = api.Api(clients, RetryPolicy(clock=ManualClock(0.0)), ali.config())
+    fresh.call("GetCallerIdentity")
+    assert fresh._client["sts"] is not ours._client["sts"]
 
 
 def _call(config: dict[str, str], retry: RetryPolicy) -> None:
@@ -186,3 +189,184 @@ def test_an_endpoint_that_never_answers_times_out_within_the_deadline(
             _call(config, RetryPolicy())
     assert silent_error.value.code == "EndpointConnectionError"
     assert silent_error.value.operation == "GetCallerIdentity"
+
+
+def test_a_proxy_url_without_scheme_and_with_credentials(
+    ali: FakeAliCloud, proxy: _Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # As requests reads it: no scheme means http://; user:password@ is sent as
+    # Proxy-Authorization (percent-escapes undone).
+    monkeypatch.setenv("HTTPS_PROXY", f"ops:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+    assert _whoami(ali.config()) == "RAMUser"
+    assert proxy.targets == [ali.endpoint]
+    assert proxy.auth == ["Basic " + base64.b64encode(b"ops:p@ss").decode()]
+
+
+@pytest.mark.parametrize(
+    ("setting", "code", "names"),
+    [
+        ({"HTTPS_PROXY": "socks5://127.0.0.1:1080"}, "InvalidProxy", "HTTPS_PROXY"),
+        ({"HTTPS_PROXY": "http://[bad"}, "InvalidProxy", "HTTPS_PROXY"),
+        ({"sts_endpoint": "127.0.0.1:notaport"}, "InvalidEndpoint", "127.0.0.1:notaport"),
+        ({"ca_bundle": "GONE"}, "InvalidCaBundle", "ca_bundle"),
+    ],
+)
+def test_an_unusable_transport_setting_is_a_typed_error_naming_it(
+    ali: FakeAliCloud,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    setting: dict[str, str],
+    code: str,
+    names: str,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    config = ali.config()
+    for key, value in setting.items():
+        if key.isupper():
+            monkeypatch.setenv(key, value)
+        elif value == "GONE":  # valid when configured, deleted since
+            config[key] = str(tmp_path / "ca.pem")
+        else:
+            config[key] = value
+    with pytest.raises(PermanentProviderError) as refused:
+        _call(config, RetryPolicy(clock=ManualClock(0.0)))
+    assert refused.value.code == code
+    assert names in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "split"),
+    [
+        ("ram.aliyuncs.com", ("ram.aliyuncs.com", 443)),
+        ("127.0.0.1:8443", ("127.0.0.1", 8443)),
+        ("[::1]", ("::1", 443)),
+        ("[::1]:8443", ("::1", 8443)),
+        ("::1", ("::1", 443)),
+    ],
+)
+def test_endpoints_split_into_name_and_port(host: str, split: tuple[str, int]) -> None:
+    assert transport.split_host(host) == split
+
+
+class _Failing:
+    """A credential provider (the SDK's interface) whose refresh fails with its own
+    error type, as an ECS RAM role's does when the metadata service is down."""
+
+    def get_credentials(self) -> object:
+        raise RuntimeError("metadata service unreachable")
+
+    def get_provider_name(self) -> str:
+        return "ecs_ram_role"
+
+
+def test_a_failed_credential_refresh_is_transient(ali: FakeAliCloud) -> None:
+    from alibabacloud_credentials.client import Client as CredentialClient
+
+    clients = api.Clients()
+    made = transport.Transport(
+        ali.endpoint, credential=CredentialClient(provider=_Failing()), ca_bundle=ali.ca_bundle
+    )
+    clients._cache[("sts", None, None, ali.endpoint, ali.ca_bundle)] = made
+    config = {k: v for k, v in ali.config().items() if k not in ("access_key", "secret_key")}
+    with pytest.raises(TransientProviderError) as failed:
+        api.Api(clients, RetryPolicy(clock=ManualClock(0.0), budget=0.0), config).attempt(
+            "GetCallerIdentity"
+        )
+    assert failed.value.code == "CredentialRefreshFailed"
+    assert ali.faults.calls == []
+
+
+def test_a_certificate_for_another_host_says_so(ali: FakeAliCloud) -> None:
+    # The fake's certificate names 127.0.0.1 and localhost; "127.1" reaches the same
+    # address (inet_aton) but is checked as a host name.
+    config = {**ali.config(), "sts_endpoint": ali.endpoint.replace("127.0.0.1", "127.1")}
+    with pytest.raises(PermanentProviderError) as refused:
+        _call(config, RetryPolicy(clock=ManualClock(0.0)))
+    assert refused.value.code == "CertificateVerifyFailed"
+    assert "another host" in str(refused.value)
+
+
+class _Canned(http.server.BaseHTTPRequestHandler):
+    """Answers every request with the server's canned status and body."""
+
+    server: _CannedServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _CannedServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    answer: tuple[int, bytes] = (200, b"")
+
+
+@pytest.fixture
+def canned(tmp_path: Path) -> Iterator[tuple[_CannedServer, dict[str, str]]]:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server = _CannedServer(("127.0.0.1", 0), _Canned)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"127.0.0.1:{server.server_address[1]}"
+    config = {
+        "access_key": "LTAI" + "x" * 20,
+        "secret_key": "s" * 30,
+        "ram_endpoint": endpoint,
+        "sts_endpoint": endpoint,
+        "ca_bundle": str(tmp_path / "ca.pem"),
+    }
+    yield server, config
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "code"),
+    [
+        (200, b"", TransientProviderError, "LastResponseInvalid"),
+        (200, b"[]", TransientProviderError, "LastResponseInvalid"),
+        (200, b"null", TransientProviderError, "LastResponseInvalid"),
+        (
+            200,
+            b'{"AccessKey": {"AccessKeyId": "LTAI',
+            TransientProviderError,
+            "LastResponseInvalid",
+        ),
+        (502, b"<html>Bad Gateway</html>", TransientProviderError, "HTTP502"),
+        (407, b"Proxy Authentication Required", PermanentProviderError, "HTTP407"),
+        (400, b'{"Code": "InvalidParameter.UserName"}', PermanentProviderError, None),
+    ],
+)
+def test_answers_that_are_not_alibabas_are_typed_on_the_wire(
+    canned: tuple[_CannedServer, dict[str, str]],
+    status: int,
+    body: bytes,
+    kind: type[Exception],
+    code: str | None,
+) -> None:
+    server, config = canned
+    server.answer = (status, body)
+    clients = api.Clients()
+    with pytest.raises(kind) as answered:
+        api.Api(clients, RetryPolicy(clock=ManualClock(0.0), budget=0.0), config).attempt(
+            "CreateAccessKey", {"UserName": "u"}
+        )
+    assert answered.value.code == (code or "InvalidParameter.UserName")  # type: ignore[attr-defined]
+    assert answered.value.operation == "CreateAccessKey"  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from dynsecrets.store.base import LeaseRecord
 from dynsecrets.store.sqlite import WAL_CHECKPOINT_PAGES, SQLiteStore
 
@@ -108,3 +110,12 @@ def test_a_lookup_never_sees_an_uncommitted_transaction(tmp_path: Path) -> None:
         assert store.get_lease("m/creds/r/new") is not None
     assert store.get_lease("m/creds/r/new") is None
     store.close()
+
+
+def test_a_lookup_on_a_closed_store_is_a_store_error(tmp_path: Path) -> None:
+    from dynsecrets.errors import StoreError
+
+    store = SQLiteStore(tmp_path / "s.db")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get_lease("m/creds/r/1")

@@ -228,9 +228,11 @@ class SQLiteStore(SQLStore, TaskRows, ServerRows):
         # Busy, or inside a transaction on this thread: a reader connection.
         if not self._memory and self._lock.acquire(blocking=False):
             try:
+                if self._closed:
+                    raise StoreError(f"store {self.url} is closed")
                 if not self._db.in_transaction:
                     return self._db.execute(sql, args).fetchall()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:  # OperationalError; ProgrammingError once closed
                 raise StoreError(f"store {self.url}: {exc}") from exc
             finally:
                 self._lock.release()

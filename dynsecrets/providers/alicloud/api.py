@@ -75,25 +75,26 @@ class Clients:
         sk = secret_key or config.get("secret_key")
         host = endpoint(config, service)
         key = (service, ak, sk, host, config.get("ca_bundle"))
-        with self._lock:
-            found = self._cache.get(key)
+        if cache:
+            with self._lock:
+                found = self._cache.get(key)
             if found is not None:
                 return found
         import_sdk()  # MissingDependency, with the extra to install, when absent
         made = Transport(host, credential=credential(ak, sk), ca_bundle=config.get("ca_bundle"))
-        if not cache:
+        if not cache:  # the caller's own (a probe's), closed by it
             return made
         with self._lock:
             found = self._cache.setdefault(key, made)
         if found is not made:
-            made.close()
+            made.close()  # another thread's came first; nobody has seen this one
         return found
 
     def clear(self) -> None:
+        """Forget every transport: later calls build new ones. Those in use stay
+        open for the calls holding them, and close when they are dropped."""
         with self._lock:
-            transports, self._cache = list(self._cache.values()), {}
-        for transport in transports:
-            transport.close()
+            self._cache.clear()
 
 
 class Api:
@@ -120,16 +121,16 @@ class Api:
     def attempt(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One action, one attempt (a create that must be reconciled before a retry)."""
         service, version = _action(action)
-        transport = self._client.get(service)
-        if transport is None:
-            ak, sk = self._keys
-            # A transport made for one probe (a new key being proven) is not kept.
-            transport = self.clients.get(
-                service, self.config, access_key=ak, secret_key=sk, cache=ak is None
-            )
-            self._client[service] = transport
         connect, read = _timeouts()
         try:
+            transport = self._client.get(service)
+            if transport is None:
+                ak, sk = self._keys
+                # A transport made for one probe (a new key being proven) is its own.
+                transport = self.clients.get(
+                    service, self.config, access_key=ak, secret_key=sk, cache=ak is None
+                )
+                self._client[service] = transport
             out = transport.call(
                 action,
                 version,
@@ -146,7 +147,7 @@ class Api:
         return out
 
     def close(self) -> None:
-        """Close the transports made for this Api alone (a probe's)."""
+        """Close the transports made for this Api alone (a probe's: never shared)."""
         if self._keys[0] is not None:
             for transport in self._client.values():
                 transport.close()

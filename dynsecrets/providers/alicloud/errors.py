@@ -14,6 +14,8 @@ from ...errors import (
     TransientProviderError,
 )
 
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH: the certificate is trusted but not this host's.
+_HOSTNAME_MISMATCH = 62
 #: Codes that mean "try again later" (Alibaba's throttling and server-side faults).
 TRANSIENT_CODES = frozenset(
     {
@@ -100,10 +102,14 @@ def classify(exc: BaseException, operation: str) -> PermanentProviderError | Tra
                 operation=operation,
                 code="ConnectionRefused",
             )
-        if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+        refused = [e for e in chain if isinstance(e, ssl.SSLCertVerificationError)]
+        if refused:
+            if getattr(refused[0], "verify_code", None) == _HOSTNAME_MISMATCH:
+                advice = "its certificate names another host; check ram_endpoint/sts_endpoint"
+            else:
+                advice = "the endpoint's TLS certificate is not trusted; set ca_bundle to the CA that signed it"
             return PermanentProviderError(
-                f"AliCloud {operation}: the endpoint's TLS certificate is not trusted; "
-                "set ca_bundle to the CA that signed it",
+                f"AliCloud {operation}: {advice}",
                 operation=operation,
                 code="CertificateVerifyFailed",
             )
@@ -131,10 +137,23 @@ def map_error(exc: BaseException, operation: str) -> DynSecretsError:
     from alibabacloud_credentials.exceptions import CredentialException
     from Tea.exceptions import TeaException
 
-    from .transport import ApiError
+    from .transport import ApiError, CredentialRefreshError, SetupError
 
     if isinstance(exc, CredentialException):
         return _no_credentials(operation)
+    if isinstance(exc, SetupError):
+        return PermanentProviderError(
+            f"AliCloud {operation}: {exc}", operation=operation, code=exc.code
+        )
+    if isinstance(exc, CredentialRefreshError):
+        # The provider the default chain settled on (ECS RAM role, OIDC, ...) could not
+        # refresh: its endpoint may be back in a moment.
+        return TransientProviderError(
+            f"AliCloud {operation}: the credential chain could not refresh its "
+            f"credentials ({exc}); check the ECS RAM role or OIDC setup",
+            operation=operation,
+            code="CredentialRefreshFailed",
+        )
     if isinstance(exc, (ApiError, TeaException, OSError)) or _is_urllib3(exc):
         return classify(exc, operation)
     return PermanentProviderError(  # Tea's or darabonba's ValidateException
@@ -171,10 +190,12 @@ def transport_errors() -> tuple[type[BaseException], ...]:
         from Tea.exceptions import TeaException, ValidateException
         from urllib3.exceptions import HTTPError
 
-        from .transport import ApiError
+        from .transport import ApiError, CredentialRefreshError, SetupError
 
         _TRANSPORT_ERRORS = (
             ApiError,
+            SetupError,
+            CredentialRefreshError,
             HTTPError,
             OSError,
             TeaException,

@@ -39,13 +39,40 @@ class ApiError(Exception):
         self.status_code, self.code, self.request_id = status, code, request_id
 
 
+class SetupError(Exception):
+    """The transport cannot be built from this config or environment: ``code`` and a
+    message that names the setting and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CredentialRefreshError(Exception):
+    """The credential chain's provider (ECS RAM role, OIDC, ...) failed to refresh."""
+
+
+def split_host(host: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (name, port)."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+    else:  # a bare name, or a bare IPv6 address
+        name, port = host, ""
+    if not name or (port and not port.isdigit()):
+        raise SetupError("InvalidEndpoint", f"endpoint {host!r} is not host[:port]")
+    return name, int(port or 443)
+
+
 class Transport:
-    """Signed calls to one endpoint (``host`` or ``host:port``) with one credential
-    and one trust setting. Thread-safe: the pool hands each call a connection."""
+    """Signed calls to one endpoint (``host``, ``host:port`` or ``[v6]:port``) with
+    one credential and one trust setting. Thread-safe: the pool hands each call a
+    connection. Building one raises :class:`SetupError` for an unusable CA bundle,
+    endpoint or proxy setting."""
 
     def __init__(self, host: str, *, credential: Any, ca_bundle: str | None) -> None:
-        import urllib.request
-
         import urllib3
         from alibabacloud_tea_openapi.utils import Utils
         from darabonba.request import DaraRequest
@@ -55,22 +82,29 @@ class Transport:
         self._sign = Utils.get_authorization
         self._request = DaraRequest
         self.user_agent = Utils.get_user_agent(_user_agent())
-        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
-        # What the SDK trusts (the system's CAs and certifi's), and the bundle's CAs.
-        context = ssl.create_default_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        for cafile in (_certifi(), ca_bundle):
-            if cafile:
-                context.load_verify_locations(cafile)
-        proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-        if proxy and not urllib.request.proxy_bypass(name):
-            manager = urllib3.ProxyManager(
-                proxy, ssl_context=context, num_pools=1, maxsize=POOL_SIZE
-            )
-            self.pool = manager.connection_from_host(name, int(port or 443), scheme="https")
+        name, port = split_host(host)
+        context = _context(ca_bundle)
+        proxy = _proxy_for(name)
+        if proxy is not None:
+            url, headers = proxy
+            try:
+                manager = urllib3.ProxyManager(
+                    url,
+                    proxy_headers=headers,
+                    ssl_context=context,
+                    num_pools=1,
+                    maxsize=POOL_SIZE,
+                )
+            except (ValueError, urllib3.exceptions.HTTPError) as exc:
+                raise SetupError(
+                    "InvalidProxy",
+                    f"HTTPS_PROXY is not a usable proxy ({type(exc).__name__}); give an "
+                    "http:// or https:// URL, or unset it",
+                ) from None
+            self.pool = manager.connection_from_host(name, port, scheme="https")
         else:
             self.pool = urllib3.HTTPSConnectionPool(
-                name, int(port or 443), ssl_context=context, maxsize=POOL_SIZE
+                name, port, ssl_context=context, maxsize=POOL_SIZE
             )
         self._timeout = urllib3.Timeout
         self._last_timeout: tuple[float, float, Any] = (0.0, 0.0, None)
@@ -88,7 +122,15 @@ class Transport:
     ) -> dict[str, Any]:
         """The action's JSON answer; :class:`ApiError` for Alibaba's refusals, the
         credential provider's or urllib3's exception for anything else."""
-        cred = self.credential.get_credential()
+        try:
+            cred = self.credential.get_credential()
+        except Exception as exc:
+            from alibabacloud_credentials.exceptions import CredentialException
+
+            if isinstance(exc, CredentialException):
+                raise  # none found anywhere: the caller says how to configure some
+            # A provider the chain settled on failed to refresh (its own error types).
+            raise CredentialRefreshError(type(exc).__name__) from exc
         headers = {
             "host": self.host,
             "x-acs-version": version,
@@ -125,9 +167,12 @@ class Transport:
         body = reply.data
         if 200 <= reply.status < 300:
             try:
-                out: dict[str, Any] = json.loads(body) if body else {}
-            except ValueError:  # cut short, or not Alibaba's: the call may have run
-                raise ApiError(reply.status, "LastResponseInvalid", None) from None
+                out = json.loads(body)
+            except (ValueError, RecursionError):
+                out = None
+            if not isinstance(out, dict):  # empty, cut short, or not Alibaba's: the
+                # call may have run, so it is reconciled like a lost reply
+                raise ApiError(reply.status, "LastResponseInvalid", None)
             return out
         raise _error(reply.status, body)
 
@@ -147,13 +192,62 @@ class Transport:
 def _error(status: int, body: bytes) -> ApiError:
     try:
         err = json.loads(body)
-    except ValueError:  # not JSON (a proxy's or load balancer's page)
+    except (ValueError, RecursionError):  # not JSON (a proxy's or load balancer's page)
         err = None
     if not isinstance(err, dict):
         return ApiError(status, None, None)
     code = err.get("Code") or err.get("code")
     request_id = err.get("RequestId") or err.get("requestId")
     return ApiError(status, None if code is None else str(code), request_id)
+
+
+def _context(ca_bundle: str | None) -> ssl.SSLContext:
+    """What the SDK trusts (the system's CAs and certifi's), and the bundle's CAs."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        certifi = _certifi()
+        if certifi:
+            context.load_verify_locations(certifi)
+    except (OSError, ssl.SSLError):  # a broken certifi install: the system's CAs
+        pass
+    if ca_bundle:
+        try:
+            context.load_verify_locations(ca_bundle)
+        except (OSError, ssl.SSLError) as exc:  # gone or replaced since config time
+            raise SetupError(
+                "InvalidCaBundle",
+                f"ca_bundle {ca_bundle} cannot be read as PEM certificates "
+                f"({type(exc).__name__}); write config again with a readable CA file",
+            ) from None
+    return context
+
+
+def _proxy_for(name: str) -> tuple[str, dict[str, str] | None] | None:
+    """(proxy URL, its Proxy-Authorization header) from ``HTTPS_PROXY``, as requests
+    reads it (``http://`` when no scheme is given), or None: no proxy, or ``name`` is
+    in ``NO_PROXY``."""
+    import urllib.request
+    from urllib.parse import unquote
+
+    import urllib3
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if not proxy or urllib.request.proxy_bypass(name):
+        return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    try:
+        auth = urllib3.util.parse_url(proxy).auth
+    except ValueError as exc:
+        raise SetupError(
+            "InvalidProxy", f"HTTPS_PROXY is not a URL ({type(exc).__name__}); fix or unset it"
+        ) from None
+    if not auth:
+        return proxy, None
+    user, _, password = auth.partition(":")
+    # user:password@ in the URL becomes Proxy-Authorization, as requests does it.
+    return proxy, urllib3.make_headers(proxy_basic_auth=f"{unquote(user)}:{unquote(password)}")
 
 
 def _certifi() -> str | None:
