@@ -83,6 +83,13 @@ def proxy() -> Iterator[_Proxy]:
     server.server_close()
 
 
+def _use_proxy(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """``HTTPS_PROXY=url``, and no other proxy setting of the machine's."""
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", url)
+
+
 def _whoami(config: dict[str, str]) -> str:
     clients = api.Clients()
     try:
@@ -97,9 +104,7 @@ def _whoami(config: dict[str, str]) -> str:
 def test_https_proxy_from_the_environment_tunnels_the_calls(
     ali: FakeAliCloud, proxy: _Proxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    _use_proxy(monkeypatch, f"http://127.0.0.1:{proxy.server_address[1]}")
     assert _whoami(ali.config()) == "RAMUser"
     # Through the proxy, and still TLS to the fake end to end (its CA, its signature
     # check): the proxy only saw where to connect.
@@ -194,11 +199,9 @@ def test_an_endpoint_that_never_answers_times_out_within_the_deadline(
 def test_a_proxy_url_without_scheme_and_with_credentials(
     ali: FakeAliCloud, proxy: _Proxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
     # As requests reads it: no scheme means http://; user:password@ is sent as
     # Proxy-Authorization (percent-escapes undone).
-    monkeypatch.setenv("HTTPS_PROXY", f"ops:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+    _use_proxy(monkeypatch, f"ops:p%40ss@127.0.0.1:{proxy.server_address[1]}")
     assert _whoami(ali.config()) == "RAMUser"
     assert proxy.targets == [ali.endpoint]
     assert proxy.auth == ["Basic " + base64.b64encode(b"ops:p@ss").decode()]

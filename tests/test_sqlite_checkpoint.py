@@ -9,25 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dynsecrets.store.base import LeaseRecord
 from dynsecrets.store.sqlite import WAL_CHECKPOINT_PAGES, SQLiteStore
 
-
-def _lease(lease_id: str) -> LeaseRecord:
-    return LeaseRecord(
-        lease_id=lease_id,
-        mount="m",
-        role="r",
-        state="active",
-        plan={},
-        revocation={},
-        issued_at=0.0,
-        expires_at=10.0,
-        max_expires_at=10.0,
-        due_at=10.0,
-        renewable=True,
-        revocable=True,
-    )
+from .test_sqlite import _lease
 
 
 def _in_database_file(path: Path) -> set[str]:
