@@ -108,6 +108,25 @@ def bulk_insert(engine: Engine, n: int, *, due_in: float, start_at: float | None
     return due
 
 
+def cycle_latency(url: str, n: int) -> dict[str, float]:
+    """One thread issuing and revoking ``n`` leases in turn: the tail of a cycle's
+    latency (a WAL checkpoint inside a commit shows as the p99.9 and the max)."""
+    engine = _setup(url)
+    mount = engine.mount("b")
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        engine.revoke(mount.issue("r").lease_id)
+        times.append(time.perf_counter() - t)
+    engine.close()
+    times.sort()
+
+    def ms(q: float) -> float:
+        return times[min(len(times) - 1, int(len(times) * q))] * 1e3
+
+    return {"p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": times[-1] * 1e3}
+
+
 def expiry_lag(url: str, n: int) -> dict[str, float]:
     """``n`` leases expiring in the same second; lag = revocation time - expiry time."""
     engine = _setup(url)
@@ -202,6 +221,10 @@ def run(*, quick: bool, pg_url: str | None, repeats: int) -> dict[str, Any]:
                     rates.append(issue_rate(url, n, threads))
                     _reset(url)
                 r[f"issue_rate_{n}_{threads}"] = statistics.median(rates)
+        url = make()
+        r["cycle_latency"] = cycle_latency(url, 3000 if quick else 30_000)
+        r["cycle_latency_n"] = 3000 if quick else 30_000
+        _reset(url)
         lags = []
         for _ in range(repeats):
             url = make()

@@ -138,6 +138,13 @@ def main_sections(results: dict[str, Any], out: Path) -> list[str]:
         f"| revoke_prefix over {s['revoke_prefix_n']:,} leases | {s['revoke_prefix_rate']:,.0f}/s | "
         + (f"{p['revoke_prefix_rate']:,.0f}/s |" if p else "n/a |")
     )
+    if "cycle_latency" in s:
+        tail = "{p50:.2f} / {p99:.2f} / {p999:.2f} / {max:.1f} ms".format
+        lines.append(
+            f"| issue+revoke, 1 thread, {s['cycle_latency_n']:,} cycles: p50 / p99 / p99.9 / max | "
+            f"{tail(**s['cycle_latency'])} | "
+            + (f"{tail(**p['cycle_latency'])} |" if "cycle_latency" in p else "n/a |")
+        )
     lines += [
         "",
         "Fresh process: `Engine.open` to the first issued lease, to the end of the first worker pass, "

@@ -127,12 +127,13 @@ def test_expiry_revokes_leases_but_orphans_keep_theirs(engine: Engine) -> None:
 def test_a_version_1_store_migrates_to_version_2(tmp_path: Path) -> None:
     import sqlite3
 
-    from dynsecrets.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+    from dynsecrets.store._sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+    from dynsecrets.store.sqlite import SQLiteStore
 
     path = tmp_path / "v1.db"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for statement in _MIGRATIONS[0].split(";"):
+    for statement in MIGRATIONS[0].split(";"):
         if statement.strip():
             db.execute(statement)
     db.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('store_id', 'abcdef0123456789')")
